@@ -1,0 +1,94 @@
+"""``braincl``: run one experiment, list what is registered, or validate a config.
+
+Only argparse and PyYAML are imported up front, so ``braincl --help`` answers at once."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EPILOG = """examples:
+  braincl run config/experiments/mnist5k_er.yaml --out results/scratch/er
+  braincl run config/experiments/mnist5k_er.yaml --set seed=2 --set memory.budget=200KB --out /tmp/er2
+  braincl validate config/experiments/mnist5k_er.yaml --set method.name=icarl
+  braincl list
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="braincl", description="Class-incremental learning at equal memory bytes: BrainCL and baselines.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run one experiment and write OUT/metrics.json",
+                         description="Run one experiment. Rerunning the same command after an interruption "
+                                     "resumes at the first unfinished task.")
+    run.add_argument("config", help="experiment YAML (layered over the defaults of its data set and method)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config value, e.g. --set train.epochs=3 (repeatable)")
+    run.add_argument("--out", required=True, help="output folder for metrics.json (and the checkpoint while running)")
+    run.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint and start afresh")
+    run.add_argument("--keep-checkpoint", action="store_true", help="keep checkpoint.pt after the run finishes")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    val = sub.add_parser("validate", help="validate a config and print the resolved version")
+    val.add_argument("config")
+    val.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    sub.add_parser("list", help="list registered methods, data sets, backbones and protocols")
+    return p
+
+
+def _fail(message: str) -> int:
+    print(f"braincl: error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        _parser().print_help()
+        return 0
+    if args.command == "list":
+        from .protocols import PROTOCOLS, _load
+        from .registry import BACKBONES, DATASETS, METHODS
+
+        _load()
+        for title, names in (("methods", METHODS.names()), ("data sets", DATASETS.names()),
+                             ("backbones", BACKBONES.names()), ("protocols", sorted(PROTOCOLS))):
+            print(f"{title}: {', '.join(names)}")
+        return 0
+
+    from .config import ConfigError, load
+
+    try:
+        cfg = load(args.config, args.overrides + (["train.progress=false"] if getattr(args, "quiet", False) else []))
+        from .data.transforms import check_transforms
+
+        check_transforms(cfg)
+    except (ConfigError, ValueError) as err:
+        return _fail(str(err))
+    if args.command == "validate":
+        import yaml
+
+        print(yaml.safe_dump(cfg, sort_keys=False), end="")
+        return 0
+
+    from .data.base import DataError
+    from .memory import BudgetExceeded
+    from .runner import run_experiment
+
+    try:
+        record = run_experiment(cfg, args.out, resume=not args.no_resume, keep_checkpoint=args.keep_checkpoint)
+    except (ConfigError, DataError, BudgetExceeded) as err:
+        return _fail(str(err))
+    s = record["summary"]
+    print(f"{cfg['method']['name']} on {cfg['dataset']['name']}: average accuracy {100 * s['avg_acc_sample']:.2f}%, "
+          f"last accuracy {100 * s['last_acc_sample']:.2f}%, forgetting {100 * s['forgetting']:.2f} "
+          f"-> {args.out}/metrics.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Transforms from config: a list of ``{name: <torchvision.transforms.v2 class>, **kwargs}``.
+
+They act on uint8 CHW tensors; conversion to float and normalisation come last, always."""
+
+from __future__ import annotations
+
+import torch
+
+
+def build_transform(specs: list[dict], normalize: dict | None):
+    from torchvision.transforms import v2
+
+    steps = []
+    for spec in specs or []:
+        spec = dict(spec)
+        name = spec.pop("name")
+        cls = getattr(v2, name, None)
+        if cls is None or not isinstance(cls, type):
+            raise ValueError(f"unknown transform {name!r}: use a class name from torchvision.transforms.v2")
+        steps.append(cls(**spec))
+    steps.append(v2.ToDtype(torch.float32, scale=True))
+    if normalize:
+        steps.append(v2.Normalize(mean=list(normalize["mean"]), std=list(normalize["std"])))
+    return v2.Compose(steps)
+
+
+def check_transforms(cfg: dict) -> None:
+    """Build both pipelines once so that a typo fails before any work starts."""
+    tcfg = cfg["dataset"]["transforms"]
+    for key in ("train", "eval"):
+        try:
+            build_transform(tcfg.get(key, []), tcfg.get("normalize"))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"dataset.transforms.{key}: {err}") from None

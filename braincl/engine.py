@@ -1,0 +1,177 @@
+"""One training engine for every method: optimizer, schedule, epochs, AMP, progress, evaluation.
+
+A method supplies only its loss (``step``) and, where it needs one, a replay stream; everything
+else is shared so that methods differ only in what the paper says they differ in."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from .seeding import make_generator, worker_init_fn
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available; use device=cpu or auto")
+    return torch.device(name)
+
+
+def build_optimizer(params: Iterable[nn.Parameter], cfg: dict) -> torch.optim.Optimizer:
+    params = [p for p in params if p.requires_grad]
+    name = cfg["name"]
+    wd = cfg.get("weight_decay", 0.0)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=cfg["lr"], momentum=cfg.get("momentum", 0.0), weight_decay=wd)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=cfg["lr"], weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=wd)
+    raise ValueError(f"unknown optimizer {name!r}; valid: sgd, adam, adamw")
+
+
+def build_scheduler(optimizer, cfg: dict, total_steps: int):
+    name = (cfg or {}).get("name", "none")
+    if name == "none" or total_steps <= 0:
+        return None
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps))
+    if name == "step":
+        milestones = [max(1, int(m * total_steps)) for m in cfg.get("milestones", [0.5, 0.75])]
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=cfg.get("gamma", 0.1))
+    raise ValueError(f"unknown scheduler {name!r}; valid: none, cosine, step")
+
+
+def _cycle(loader: DataLoader):
+    while True:
+        yield from loader
+
+
+def cross_entropy_step(model: nn.Module) -> Callable:
+    def step(batch, replay=None):
+        x, y = batch[0], batch[1]
+        return nn.functional.cross_entropy(model(x), y)
+    return step
+
+
+class Engine:
+    def __init__(self, train_cfg: dict, device: torch.device):
+        self.cfg = train_cfg
+        self.device = device
+        self.amp = bool(train_cfg.get("amp")) and device.type == "cuda"
+        self.channels_last = bool(train_cfg.get("channels_last"))
+        self.progress = bool(train_cfg.get("progress", True))
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = bool(train_cfg.get("cudnn_benchmark"))
+        self.steps_done = 0
+
+    # ------------------------------------------------------------------ data
+    def loader(self, dataset, *, shuffle: bool, batch_size: int | None = None, drop_last: bool = False) -> DataLoader:
+        workers = int(self.cfg.get("num_workers", 0))
+        return DataLoader(
+            dataset,
+            batch_size=batch_size or self.cfg["batch_size"],
+            shuffle=shuffle,
+            drop_last=drop_last and len(dataset) > (batch_size or self.cfg["batch_size"]),
+            num_workers=workers,
+            pin_memory=bool(self.cfg.get("pin_memory")) and self.device.type == "cuda",
+            persistent_workers=bool(self.cfg.get("persistent_workers")) and workers > 0,
+            worker_init_fn=worker_init_fn if workers > 0 else None,
+            generator=make_generator(),
+        )
+
+    def eval_loader(self, dataset) -> DataLoader:
+        return self.loader(dataset, shuffle=False, batch_size=self.cfg.get("eval_batch_size", 256))
+
+    def to_device(self, batch):
+        out = []
+        for i, item in enumerate(batch):
+            if isinstance(item, torch.Tensor):
+                item = item.to(self.device, non_blocking=True)
+                if i == 0 and self.channels_last and item.ndim == 4:
+                    item = item.contiguous(memory_format=torch.channels_last)
+            out.append(item)
+        return out
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        model.to(self.device)
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        return model
+
+    def autocast(self):
+        if self.amp:
+            return torch.autocast(device_type="cuda", dtype=torch.float16)
+        return contextlib.nullcontext()
+
+    # ------------------------------------------------------------------ training
+    def fit(self, model: nn.Module, loader: DataLoader, *, step: Callable | None = None,
+            params: Iterable[nn.Parameter] | None = None, epochs: int | None = None,
+            optimizer: dict | None = None, replay: DataLoader | None = None,
+            train_mode: Callable[[], None] | None = None, desc: str = "train",
+            after_step: Callable[[], None] | None = None) -> dict:
+        """Train for ``epochs`` over ``loader``. ``step(batch, replay_batch) -> loss``; ``replay`` is
+        cycled alongside ``loader`` (one replay batch per step). Returns simple statistics."""
+        from tqdm.auto import tqdm
+
+        epochs = self.cfg["epochs"] if epochs is None else epochs
+        model = self.prepare(model)
+        params = list(model.parameters() if params is None else params)
+        step = step or cross_entropy_step(model)
+        opt_cfg = dict(self.cfg["optimizer"], **(optimizer or {}))
+        opt = build_optimizer(params, opt_cfg)
+        total = epochs * len(loader)
+        sched = build_scheduler(opt, self.cfg.get("scheduler"), total)
+        scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        replay_iter = _cycle(replay) if replay is not None else None
+        losses, seen = [], 0
+        bar = tqdm(total=total, desc=desc, disable=not self.progress or total == 0, leave=False, dynamic_ncols=True)
+        for epoch in range(epochs):
+            (train_mode or model.train)()
+            for batch in loader:
+                batch = self.to_device(batch)
+                replay_batch = self.to_device(next(replay_iter)) if replay_iter is not None else None
+                with self.autocast():
+                    loss = step(batch, replay_batch)
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+                if sched is not None:
+                    sched.step()
+                if after_step is not None:
+                    after_step()
+                losses.append(loss.detach())
+                seen += len(batch[0])
+                bar.update(1)
+            if losses:
+                bar.set_postfix(epoch=epoch + 1, loss=f"{losses[-1].item():.3f}")
+        bar.close()
+        self.steps_done += total
+        mean_loss = torch.stack(losses).float().mean().item() if losses else float("nan")
+        return {"steps": total, "samples": seen, "mean_loss": mean_loss}
+
+    # ------------------------------------------------------------------ inference
+    @torch.inference_mode()
+    def predict(self, fn: Callable[[torch.Tensor], torch.Tensor | tuple], loader: DataLoader, desc: str = "eval"):
+        """Apply ``fn`` to every batch. ``fn`` returns scores, or (scores, features). Returns
+        (scores, labels, features or None) on the CPU."""
+        scores, labels, feats = [], [], []
+        for batch in loader:
+            batch = self.to_device(batch)
+            with self.autocast():
+                out = fn(batch[0])
+            if isinstance(out, tuple):
+                out, f = out
+                feats.append(f.float().cpu())
+            scores.append(out.float().cpu())
+            labels.append(batch[1].cpu())
+        cat = lambda xs: torch.cat(xs) if xs else None  # noqa: E731
+        return cat(scores), cat(labels), cat(feats)

@@ -1,0 +1,1 @@
+"""Backbones (registered in ``braincl.registry.BACKBONES``) and the incremental network."""

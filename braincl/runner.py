@@ -1,0 +1,201 @@
+"""Run one experiment: build everything from the config, train task by task, evaluate, checkpoint
+after each task, and write ``metrics.json`` once at the end.
+
+Resume: a killed run leaves ``checkpoint.pt`` (written atomically after each finished task). The
+same command resumes at the first unfinished task; each task re-seeds from (seed, task), so the
+result equals that of an uninterrupted run. ``metrics.json`` only ever appears complete."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import config as config_mod
+from .units import parse_bytes
+
+CHECKPOINT = "checkpoint.pt"
+MEMORY_POLICY = ("Charged: every byte a method keeps between tasks (exemplars with labels and stored "
+                 "logits, cues with metadata, decoders and generators at their stored precision, entropy "
+                 "tables, regulariser state). Not charged: the network being trained, and - unless "
+                 "memory.charge_teacher is true - the frozen teacher copy of the previous model, which is "
+                 "reported under 'teacher'.")
+
+
+def config_fingerprint(cfg: dict) -> str:
+    """Hash of everything that changes results (not progress bars or worker counts)."""
+    relevant = json.loads(json.dumps(cfg))
+    for key in ("progress", "num_workers", "pin_memory", "persistent_workers"):
+        relevant.get("train", {}).pop(key, None)
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def build_data(cfg: dict):
+    from .registry import DATASETS
+
+    builder = DATASETS.get(cfg["dataset"]["name"])
+    return builder(cfg["dataset"].get("root"), dict(cfg["dataset"].get("params") or {}))
+
+
+def run_experiment(cfg: dict, out_dir: str | Path, *, resume: bool = True, keep_checkpoint: bool = False,
+                   log=print) -> dict:
+    import torch
+
+    from .data.transforms import build_transform
+    from .engine import Engine, resolve_device
+    from .evaluate import evaluate_seen_tasks, square
+    from .learner import RunContext
+    from .memory import Budget
+    from .metrics import summarize
+    from .models.net import build_model
+    from .protocols import build_protocols
+    from .record import SCHEMA_VERSION, environment, validate_record, write_json
+    from .registry import METHODS
+    from .scenario import Scenario
+    from .seeding import derive_seed, seed_everything
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out_dir / CHECKPOINT
+    fingerprint = config_fingerprint(cfg)
+    t_start = time.perf_counter()
+    started = _now()
+
+    if cfg["train"].get("threads"):
+        torch.set_num_threads(int(cfg["train"]["threads"]))
+    if cfg["train"].get("deterministic", True):
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    device = resolve_device(cfg.get("device", "auto"))
+    seed = int(cfg["seed"])
+    seed_everything(seed)
+
+    # Data and protocols first: a missing data set must fail before any training.
+    splits = build_data(cfg)
+    protocols = build_protocols(cfg)
+    held_out = sorted({c for p in protocols for c in p.exclude_classes(splits)})
+    try:
+        scenario = Scenario.from_config(splits, cfg["scenario"], exclude_classes=held_out)
+    except ValueError as err:
+        raise config_mod.ConfigError(f"scenario: {err}") from None
+    tcfg = cfg["dataset"]["transforms"]
+    train_tf = build_transform(tcfg.get("train", []), tcfg.get("normalize"))
+    eval_tf = build_transform(tcfg.get("eval", []), tcfg.get("normalize"))
+    image_shape = (splits.train.channels, *splits.train.size)
+
+    budget_bytes = None if cfg["memory"].get("budget") is None else parse_bytes(cfg["memory"]["budget"])
+    budget = Budget(budget_bytes, charge_teacher=bool(cfg["memory"].get("charge_teacher")))
+    model = build_model(cfg, image_shape[0], image_shape[1])
+    engine = Engine(cfg["train"], device)
+    ctx = RunContext(cfg=cfg, seed=seed, num_tasks=scenario.num_tasks, num_classes=scenario.num_classes,
+                     image_shape=image_shape, train_transform=train_tf, eval_transform=eval_tf,
+                     dataset_name=cfg["dataset"]["name"])
+    method_cls = METHODS.get(cfg["method"]["name"])
+    learner = method_cls(model, engine, budget, cfg["method"].get("params") or {}, ctx)
+    learner.setup()
+
+    state = {"rows": {}, "per_class": [], "counts": [], "memory": [], "timings": [], "protocol_tasks": [],
+             "attention": [], "next_task": 0, "resumed_from_task": None}
+    if ckpt_path.exists() and resume:
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        if ckpt.get("fingerprint") != fingerprint:
+            raise config_mod.ConfigError(
+                f"{ckpt_path} belongs to a different config; delete it to start afresh, or rerun with the "
+                "config that made it")
+        learner.load_state_dict(ckpt["learner"])
+        state = ckpt["state"]
+        state["resumed_from_task"] = state["next_task"]
+        log(f"resuming at task {state['next_task'] + 1}/{scenario.num_tasks} from {ckpt_path}")
+
+    want_attention = bool(cfg["eval"].get("attention", {}).get("enabled"))
+    for t in range(state["next_task"], scenario.num_tasks):
+        seed_everything(derive_seed(seed, "task", t))
+        task = scenario.task(t)
+        for p in protocols:
+            task = p.adjust_task(task)
+        info = [p.task_info(task) for p in protocols]
+        state["protocol_tasks"].append({p.name: i for p, i in zip(protocols, info) if i is not None})
+        t0 = time.perf_counter()
+        learner.begin_task(task)
+        learner.train_task(task)
+        learner.end_task(task)
+        t1 = time.perf_counter()
+        breakdown = learner.memory()
+        budget.check(breakdown, f"{cfg['method']['name']} after task {t + 1}")
+        last = t == scenario.num_tasks - 1
+        result = evaluate_seen_tasks(learner, scenario, t, want_features=last and cfg["eval"].get("spectrum", True))
+        for name, r in result["rows"].items():
+            state["rows"].setdefault(name, {"tag": [], "taw": []})
+            state["rows"][name]["tag"].append(r["tag"])
+            state["rows"][name]["taw"].append(r["taw"])
+        state["per_class"].append(result["per_class"])
+        state["counts"] = result["counts"]
+        if "spectrum" in result:
+            state["spectrum"] = result["spectrum"]
+        if want_attention:
+            from .attention import attention_maps
+
+            state["attention"].append(attention_maps(learner, scenario, t, cfg["eval"]["attention"]))
+        state["memory"].append(breakdown.as_dict(budget_bytes))
+        state["timings"].append({"task": t, "train_s": round(t1 - t0, 3), "eval_s": round(time.perf_counter() - t1, 3)})
+        state["next_task"] = t + 1
+        acc = state["rows"]["main"]["tag"][-1]
+        log(f"task {t + 1}/{scenario.num_tasks}: TAg accuracy on seen tasks "
+            + " ".join(f"{a:.3f}" for a in acc) + f" | memory {breakdown.charged} B")
+        if not last or keep_checkpoint:
+            tmp = ckpt_path.with_suffix(".tmp")
+            torch.save({"fingerprint": fingerprint, "learner": learner.state_dict(), "state": state}, tmp)
+            tmp.replace(ckpt_path)
+
+    T = scenario.num_tasks
+    main = state["rows"]["main"]
+    tag, taw = square(main["tag"], T), square(main["taw"], T)
+    nan = float("nan")
+    R = [[nan if v is None else v for v in row] for row in tag]
+    accuracy = {"tag": tag, "taw": taw, "test_samples_per_task": state["counts"], "per_class": state["per_class"]}
+    alternatives = {name: {"tag": square(r["tag"], T), "taw": square(r["taw"], T),
+                           "summary": summarize([[nan if v is None else v for v in row] for row in square(r["tag"], T)],
+                                                state["counts"])}
+                    for name, r in state["rows"].items() if name != "main"}
+    if alternatives:
+        accuracy["alternatives"] = alternatives
+    protocol_results = {}
+    for p in protocols:
+        res = p.evaluate_final(learner, scenario, engine, ctx)
+        if res is not None:
+            protocol_results[p.name] = res
+        per_task = [pt.get(p.name) for pt in state["protocol_tasks"] if p.name in pt]
+        if per_task:
+            protocol_results.setdefault(p.name, {})["per_task"] = per_task
+    analysis = {}
+    if "spectrum" in state:
+        analysis["feature_spectrum"] = state["spectrum"]
+    if state["attention"]:
+        analysis["attention"] = {"after_task": state["attention"]}
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "run": {"method": cfg["method"]["name"], "dataset": cfg["dataset"]["name"], "protocol": cfg.get("protocol", "cil"),
+                "seed": seed, "budget_bytes": budget_bytes, "num_tasks": T, "started": started, "finished": _now(),
+                "resumed_from_task": state["resumed_from_task"], "config_fingerprint": fingerprint},
+        "config": cfg,
+        "scenario": {**scenario.describe(), "dataset_info": splits.info},
+        "accuracy": accuracy,
+        "summary": summarize(R, state["counts"]),
+        "memory": {"budget_bytes": budget_bytes, "per_task": state["memory"], "final": state["memory"][-1],
+                   "policy": MEMORY_POLICY},
+        "timings": {"total_s": round(time.perf_counter() - t_start, 3), "per_task": state["timings"]},
+        "environment": environment(device),
+        "analysis": analysis,
+        "method_info": getattr(learner, "info", lambda: {})(),
+        "protocols": protocol_results,
+    }
+    validate_record(record)
+    write_json(out_dir / "metrics.json", record)
+    if not keep_checkpoint:
+        ckpt_path.unlink(missing_ok=True)
+    return record

@@ -1,0 +1,145 @@
+"""The class-incremental scenario: the single owner of class order, task split and label remapping.
+
+Following PyCIL/iCaRL, the class order is a permutation drawn from ``class_order_seed`` (1993 by
+default) and the model only ever sees *remapped* labels: the k-th class in the order is label k.
+Nothing else in the suite knows which original class belongs to which task."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .data.base import ImageDataset, ImageSource, SplitSources
+
+
+@dataclass
+class Subset:
+    """Indices into a source, with their remapped labels."""
+
+    source: ImageSource
+    indices: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def dataset(self, transform=None, train: bool = False) -> ImageDataset:
+        read = self.source.read_train if train else self.source.read
+        indices = self.indices
+        return ImageDataset(lambda i: read(int(indices[i])), self.labels, transform)
+
+    def images(self) -> "np.ndarray":
+        """All images in stored form (uint8, N x C x H x W)."""
+        return self.source.read_many(self.indices)
+
+    def restrict(self, mask: np.ndarray) -> "Subset":
+        return Subset(self.source, self.indices[mask], self.labels[mask])
+
+
+@dataclass
+class Task:
+    index: int
+    classes: list[int]        # remapped labels of this task's classes
+    original_classes: list[int]
+    train: Subset
+    test: Subset
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+class Scenario:
+    def __init__(self, splits: SplitSources, *, class_order_seed: int = 1993, shuffle_classes: bool = True,
+                 initial_classes: int | None = None, increment: int | None = None,
+                 tasks: list[list[int]] | None = None, num_tasks: int | None = None,
+                 exclude_classes: list[int] | None = None):
+        self.splits = splits
+        self.exclude_classes = sorted(set(exclude_classes or []))
+        n = splits.num_classes
+        bad = [c for c in self.exclude_classes if not 0 <= c < n]
+        if bad:
+            raise ValueError(f"excluded classes {bad} are outside 0..{n - 1}")
+        if tasks:
+            flat = [c for t in tasks for c in t]
+            bad = [c for c in flat if not 0 <= c < n]
+            if bad:
+                raise ValueError(f"scenario.tasks names classes {bad}; the data set has classes 0..{n - 1}")
+            clash = sorted(set(flat) & set(self.exclude_classes))
+            if clash:
+                raise ValueError(f"scenario.tasks names held-out classes {clash}")
+            order = flat
+            sizes = [len(t) for t in tasks]
+        else:
+            order = [c for c in range(n) if c not in self.exclude_classes]
+            if shuffle_classes:
+                order = np.random.RandomState(class_order_seed).permutation(order).tolist()
+            first = initial_classes or increment or len(order)
+            step = increment or first
+            if first > len(order):
+                raise ValueError(f"scenario.initial_classes={first} but only {len(order)} classes are available")
+            sizes = [first] + [step] * ((len(order) - first) // step)
+            if sum(sizes) < len(order):
+                sizes.append(len(order) - sum(sizes))  # a last, smaller task takes the remainder
+        if num_tasks is not None:
+            if num_tasks > len(sizes):
+                raise ValueError(f"scenario.num_tasks={num_tasks} but the split has only {len(sizes)} tasks")
+            sizes = sizes[:num_tasks]
+            order = order[:sum(sizes)]
+        self.class_order: list[int] = [int(c) for c in order]
+        self.task_sizes: list[int] = sizes
+        self._remap = {c: i for i, c in enumerate(self.class_order)}
+        self.class_order_seed = class_order_seed
+
+    @classmethod
+    def from_config(cls, splits: SplitSources, scenario_cfg: dict, exclude_classes=None) -> "Scenario":
+        keys = ("class_order_seed", "shuffle_classes", "initial_classes", "increment", "tasks", "num_tasks")
+        return cls(splits, exclude_classes=exclude_classes, **{k: scenario_cfg.get(k) for k in keys if k in scenario_cfg})
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.task_sizes)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_order)
+
+    def task_classes(self, t: int) -> list[int]:
+        start = sum(self.task_sizes[:t])
+        return list(range(start, start + self.task_sizes[t]))
+
+    def classes_up_to(self, t: int) -> list[int]:
+        return list(range(sum(self.task_sizes[: t + 1])))
+
+    def remap(self, original: np.ndarray) -> np.ndarray:
+        return np.asarray([self._remap[int(c)] for c in original], dtype=np.int64)
+
+    def _subset(self, source: ImageSource, remapped: list[int]) -> Subset:
+        originals = np.asarray([self.class_order[c] for c in remapped])
+        mask = np.isin(source.targets, originals)
+        idx = np.flatnonzero(mask)
+        return Subset(source, idx, self.remap(source.targets[idx]))
+
+    def task(self, t: int) -> Task:
+        if not 0 <= t < self.num_tasks:
+            raise IndexError(f"task {t} outside 0..{self.num_tasks - 1}")
+        classes = self.task_classes(t)
+        return Task(index=t, classes=classes, original_classes=[self.class_order[c] for c in classes],
+                    train=self._subset(self.splits.train, classes), test=self._subset(self.splits.test, classes))
+
+    def held_out_test(self) -> Subset:
+        """Test samples of the excluded classes (labels are the original ids; never trained on)."""
+        mask = np.isin(self.splits.test.targets, self.exclude_classes)
+        idx = np.flatnonzero(mask)
+        return Subset(self.splits.test, idx, self.splits.test.targets[idx])
+
+    def describe(self) -> dict:
+        return {
+            "class_order": self.class_order,
+            "class_order_seed": self.class_order_seed,
+            "task_sizes": self.task_sizes,
+            "tasks": [[self.class_order[c] for c in self.task_classes(t)] for t in range(self.num_tasks)],
+            "class_names": [self.splits.class_names[c] for c in self.class_order],
+            "held_out_classes": self.exclude_classes,
+        }
