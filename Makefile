@@ -1,0 +1,38 @@
+# Set-up is implicit: every target creates (or reuses) .venv and installs the suite into it.
+PYTHON ?= python3
+VENV ?= .venv
+CORES ?= 2
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.braincl-installed
+
+.PHONY: run test figures report dry-run paper-dry-run install
+
+install: $(STAMP)
+
+# One pip call for the whole pinned set: installing piecemeal lets pip upgrade numpy past
+# compressai's numpy<2 pin.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+## The main job: the default grid (MNIST 5k, every method, 2 budgets, 3 seeds), tables, figures, report.
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) all
+
+## The test suite (CI runs exactly this).
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## Tables and figures from the metrics.json files under results/, without training.
+figures: $(STAMP)
+	$(BIN)/snakemake --cores 1 figures
+
+report: $(STAMP)
+	$(BIN)/snakemake --report results/report.html all
+
+dry-run: $(STAMP)
+	$(BIN)/snakemake -n --cores $(CORES) all
+
+paper-dry-run: $(STAMP)
+	$(BIN)/snakemake -n --profile profiles/slurm --configfile config/paper.yaml all

@@ -1,0 +1,22 @@
+# braincl-bench workflow: data sets x methods x budgets x seeds -> metrics.json -> tables, figures, report.
+#
+#   snakemake --cores 8 all                       every run, the tables, the figures, the HTML report
+#   snakemake --cores 1 figures                   tables and figures from the metrics.json files present; never trains
+#   snakemake --profile profiles/slurm --configfile config/paper.yaml all      the paper grid on a SLURM cluster
+#
+# The config is validated against workflow/schemas/config.schema.yaml, and every run's resolved
+# braincl config is validated before any job starts.
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/analysis.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        RUN_FILES,
+        ANALYSIS_FILES,
