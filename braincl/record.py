@@ -11,7 +11,7 @@ import tempfile
 from importlib import metadata, resources
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class RecordError(ValueError):

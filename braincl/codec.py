@@ -1,0 +1,280 @@
+"""BrainCL's per-task codec: pattern separation (``g_a``), entropy bottleneck, pattern completion (``g_s``).
+
+The architecture is CompressAI's bmshj2018-factorized model (Balle et al., ICLR 2018;
+``compressai.models.FactorizedPrior``): four stride-2 5x5 convolutions with GDN, a mirrored
+decoder and a learned factorized ``EntropyBottleneck``, with N and M configurable and any number of
+image channels. Training minimises ``lambda * 255^2 * MSE + bpp`` (CompressAI's rate-distortion
+loss, the paper's lambda = 1e-2) while a separate optimizer fits the bottleneck's quantiles with
+``aux_loss()``.
+
+Life of a codec (PROTOCOLS.md, "CompressAI"): train -> ``update(force=True)`` (a stale CDF table
+would silently mis-code) -> ``freeze``: snapshot ``g_s`` at its storage precision and the entropy
+tables into a ``CompletionNet`` -> ``encode`` every training image into bytes -> drop ``g_a``.
+Only the ``CompletionNet`` and the bytes are kept, and only they are charged.
+
+CompressAI is imported inside functions: importing it takes seconds, and the CLI's ``--help`` and
+config validation must stay fast."""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+DOWNSAMPLING = 16  # four stride-2 layers
+PRECISIONS = {"fp32": 4, "fp16": 2}
+
+
+# ---------------------------------------------------------------------------------------------- parts
+def analysis_net(channels: int, N: int, M: int) -> nn.Sequential:
+    """Pattern separation ``g_a``: image -> latent at 1/16 resolution (bmshj2018 layout)."""
+    from compressai.layers import GDN
+    from compressai.models.utils import conv
+
+    return nn.Sequential(conv(channels, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
+
+
+def synthesis_net(M: int, N: int, channels: int) -> nn.Sequential:
+    """Pattern completion ``g_s``: latent -> image, the mirror of ``analysis_net``."""
+    from compressai.layers import GDN
+    from compressai.models.utils import deconv
+
+    return nn.Sequential(deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
+                         deconv(N, N), GDN(N, inverse=True), deconv(N, channels))
+
+
+def build_codec(channels: int, N: int, M: int, g_s: nn.Module | None = None) -> nn.Module:
+    """A ``FactorizedPrior`` for ``channels``-channel images. ``g_s`` may be passed in to share one
+    completion network between tasks (the ``completion: shared`` ablation)."""
+    from compressai.entropy_models import EntropyBottleneck
+    from compressai.models import CompressionModel, FactorizedPrior
+
+    if N < 1 or M < 1:
+        raise ValueError(f"codec N and M must be positive, got N={N}, M={M}")
+
+    class CueCodec(FactorizedPrior):
+        """FactorizedPrior's forward/compress/decompress with any channel count (its own
+        ``__init__`` hard-codes 3 channels, so the parts are built here)."""
+
+        def __init__(self):
+            CompressionModel.__init__(self)
+            self.entropy_bottleneck = EntropyBottleneck(M)
+            self.g_a = analysis_net(channels, N, M)
+            self.g_s = g_s if g_s is not None else synthesis_net(M, N, channels)
+            self.N, self.M = N, M
+
+    return CueCodec()
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int = DOWNSAMPLING) -> torch.Tensor:
+    """Replicate-pad H and W up to a multiple of 16 (MNIST: 28 -> 32); decoding crops back."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return x
+    return F.pad(x, (0, pw, 0, ph), mode="replicate")
+
+
+def to_unit(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> floats in [0, 1]."""
+    return images.float().div_(255.0)
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """floats -> uint8 storage form: clamp to [0, 1], scale by 255, round."""
+    return x.clamp(0, 1).mul(255).round_().to(torch.uint8)
+
+
+# ---------------------------------------------------------------------------------------------- training
+def rate_distortion_loss(out: dict, x: torch.Tensor, lmbda: float) -> dict:
+    """``lambda * 255^2 * MSE + bpp`` (CompressAI's RateDistortionLoss; x in [0, 1]). bpp counts
+    the padded pixels' bits against the padded image, as the coder does."""
+    num_pixels = x.shape[0] * x.shape[-2] * x.shape[-1]
+    bpp = sum(torch.log(lk).sum() for lk in out["likelihoods"].values()) / (-math.log(2) * num_pixels)
+    mse = F.mse_loss(out["x_hat"], x)
+    return {"loss": lmbda * 255**2 * mse + bpp, "mse": mse, "bpp": bpp}
+
+
+def train_codec(codec: nn.Module, images: torch.Tensor, *, lmbda: float, epochs: int = 1, steps: int | None = None,
+                batch_size: int = 16, lr: float = 1e-4, aux_lr: float = 1e-3, device: torch.device | str = "cpu",
+                progress: bool = True, desc: str = "codec", seed: int = 0) -> dict:
+    """Fit the codec on uint8 images (N, C, H, W) and return the last epoch's mean loss, MSE and bpp.
+
+    ``steps`` (if given) replaces ``epochs``. The aux optimizer only sees the quantiles, as in
+    CompressAI's example training script; the main optimizer sees everything else."""
+    from tqdm.auto import tqdm
+
+    if len(images) == 0:
+        raise ValueError("train_codec: no images to train on")
+    device = torch.device(device)
+    codec.to(device).train()
+    aux_params = [p for n, p in codec.named_parameters() if n.endswith(".quantiles") and p.requires_grad]
+    main_params = [p for n, p in codec.named_parameters() if not n.endswith(".quantiles") and p.requires_grad]
+    opt = torch.optim.Adam(main_params, lr=lr)
+    aux_opt = torch.optim.Adam(aux_params, lr=aux_lr)
+    data = pad_to_multiple(to_unit(images))
+    per_epoch = max(1, math.ceil(len(data) / batch_size))
+    total = steps if steps is not None else epochs * per_epoch
+    gen = torch.Generator().manual_seed(seed)
+    order = torch.empty(0, dtype=torch.long)
+    sums = {"loss": 0.0, "mse": 0.0, "bpp": 0.0}
+    counted = 0
+    bar = tqdm(total=total, desc=desc, disable=not progress or total == 0, leave=False, dynamic_ncols=True)
+    for step in range(total):
+        if len(order) < batch_size:  # reshuffle once the current permutation runs out
+            order = torch.cat([order, torch.randperm(len(data), generator=gen)])
+        idx, order = order[:batch_size], order[batch_size:]
+        x = data[idx].to(device)
+        out = codec(x)
+        loss = rate_distortion_loss(out, x, lmbda)
+        opt.zero_grad(set_to_none=True)
+        loss["loss"].backward()
+        opt.step()
+        aux = codec.aux_loss()
+        aux_opt.zero_grad(set_to_none=True)
+        aux.backward()
+        aux_opt.step()
+        if step >= total - per_epoch:  # report the last epoch only
+            for k in sums:
+                sums[k] += float(loss[k].detach())
+            counted += 1
+        bar.update(1)
+    bar.close()
+    codec.eval()
+    return {"steps": total, **{k: v / max(counted, 1) for k, v in sums.items()}}
+
+
+# ---------------------------------------------------------------------------------------------- frozen memory
+class CueDecodeError(RuntimeError):
+    """A cue could not be decoded (checksum mismatch or a coder failure)."""
+
+
+def strip_density_model(entropy_bottleneck: nn.Module) -> nn.Module:
+    """Keep only what ``EntropyBottleneck.decompress`` reads: the quantized CDFs, offsets, CDF
+    lengths, the quantiles (their middle column is the median added back on dequantisation) and
+    two tiny buffers that come with the module (``target``, the likelihood bound: 16 bytes). The density network that produced the CDFs is not needed to decode
+    and is therefore neither kept nor charged."""
+    eb = copy.deepcopy(entropy_bottleneck)
+    eb.matrices, eb.biases, eb.factors = nn.ParameterList(), nn.ParameterList(), nn.ParameterList()
+    eb.requires_grad_(False)
+    return eb.eval()
+
+
+def round_to_precision_(module: nn.Module, precision: str) -> None:
+    """Store a module's floating tensors at ``precision``: fp16 weights are rounded to fp16 and
+    kept as fp32 numbers that are exactly representable in fp16, so decoding on any device uses
+    exactly the stored values."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"decoder precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision == "fp32":
+        return
+    with torch.no_grad():
+        for t in list(module.parameters()) + list(module.buffers()):
+            if t.is_floating_point():
+                t.copy_(t.half().float())
+
+
+@dataclass
+class CompletionNet:
+    """One task's frozen pattern-completion network and entropy tables: everything needed to turn
+    that task's cues back into images. ``g_s`` may be shared between tasks (``completion: shared``);
+    the entropy tables are always per task, because a string decodes only with the exact CDFs that
+    encoded it."""
+
+    g_s: nn.Module
+    entropy: nn.Module              # a stripped EntropyBottleneck (tables, offsets, lengths, quantiles)
+    image_size: tuple[int, int]     # storage resolution (H, W); decoded images are cropped to it
+    precision: str = "fp32"
+
+    def decoder_nbytes(self) -> int:
+        """g_s parameters and buffers at the stored precision (GDN's reparametrisation pedestal and
+        bounds are buffers and are stored too)."""
+        from .memory.budget import module_nbytes
+
+        return module_nbytes(self.g_s, PRECISIONS[self.precision])
+
+    def tables_nbytes(self) -> int:
+        """Exact bytes of the entropy tables as stored (int32 CDFs/offsets/lengths, fp32 quantiles)."""
+        from .memory.budget import module_nbytes
+
+        return module_nbytes(self.entropy)
+
+    def to(self, device) -> "CompletionNet":
+        self.g_s.to(device)
+        self.entropy.to(device)
+        return self
+
+    @torch.no_grad()
+    def decode_latents(self, strings: list[bytes], shape: tuple[int, int]) -> torch.Tensor:
+        return self.entropy.decompress(list(strings), tuple(shape))
+
+    @torch.no_grad()
+    def synthesize(self, y_hat: torch.Tensor) -> torch.Tensor:
+        """Latent -> float image in [0, 1] at storage resolution."""
+        h, w = self.image_size
+        return self.g_s(y_hat)[..., :h, :w].clamp(0, 1)
+
+    @torch.no_grad()
+    def recall(self, strings: list[bytes], shape: tuple[int, int], batch_size: int = 512,
+               device: torch.device | str = "cpu") -> torch.Tensor:
+        """Decode cues into uint8 images (N, C, H, W) at storage resolution, in large batches."""
+        self.g_s.eval()
+        device = torch.device(device)
+        out = []
+        for start in range(0, len(strings), batch_size):
+            y_hat = self.decode_latents(strings[start:start + batch_size], shape).to(device)
+            out.append(to_uint8(self.synthesize(y_hat)).cpu())
+        if not out:
+            return torch.zeros((0,), dtype=torch.uint8)
+        return torch.cat(out)
+
+
+def freeze(codec: nn.Module, image_size: tuple[int, int], precision: str = "fp32") -> CompletionNet:
+    """Snapshot a trained codec for storage: refresh its CDF tables (``force=True``), round ``g_s``
+    to the storage precision and freeze it, and keep a stripped copy of the entropy model. Encoding
+    afterwards still uses the codec's own bottleneck, whose tables equal the snapshot's."""
+    codec.eval()
+    codec.update(force=True)
+    round_to_precision_(codec.g_s, precision)
+    codec.g_s.requires_grad_(False)
+    return CompletionNet(g_s=codec.g_s, entropy=strip_density_model(codec.entropy_bottleneck),
+                         image_size=tuple(image_size), precision=precision)
+
+
+@torch.no_grad()
+def encode(codec: nn.Module, images: torch.Tensor, batch_size: int = 512,
+           device: torch.device | str = "cpu") -> tuple[list[bytes], tuple[int, int]]:
+    """uint8 images -> one arithmetic-coded byte string per image, plus the latent shape (H/16, W/16)
+    that ``decompress`` needs. Call after ``freeze`` (which refreshes the CDF tables)."""
+    codec.eval()
+    strings: list[bytes] = []
+    shape: tuple[int, int] | None = None
+    for start in range(0, len(images), batch_size):
+        x = pad_to_multiple(to_unit(images[start:start + batch_size])).to(device)
+        out = codec.compress(x)
+        strings.extend(out["strings"][0])
+        shape = tuple(int(s) for s in out["shape"])
+    if shape is None:
+        raise ValueError("encode: no images")
+    return strings, shape
+
+
+def quantized_forward(codec: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The eval-mode forward pass's quantized latent and reconstruction (float, cropped): what a
+    stored cue must decode to exactly."""
+    codec.eval()
+    with torch.no_grad():
+        x = pad_to_multiple(to_unit(images))
+        y_hat, _ = codec.entropy_bottleneck(codec.g_a(x), training=False)
+        h, w = images.shape[-2:]
+        return y_hat, codec.g_s(y_hat)[..., :h, :w].clamp(0, 1)
+
+
+def psnr(original: torch.Tensor, recalled: torch.Tensor) -> float:
+    """PSNR in dB between two uint8 image batches (peak 255), over all pixels."""
+    mse = F.mse_loss(recalled.float(), original.float()).item()
+    return float("inf") if mse == 0 else 10 * math.log10(255**2 / mse)

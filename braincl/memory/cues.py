@@ -1,0 +1,150 @@
+"""BrainCL's non-parametric memory: entropy-coded cues with exact byte accounting.
+
+A ``CueStore`` holds cues grouped by task; BrainCL keeps two: working memory (the current task's
+cues, dropped after sleep) and long-term memory (cues selected from every past task). ``nbytes()``
+is the length of ``serialize()``, a concrete on-disk layout, so the charge is what storing the
+memory really costs:
+
+- per task group (10 B): task id uint16, latent height uint16, latent width uint16, cue count uint32
+  (every cue of a task has the same latent shape, so the shape is stored once per task);
+- per cue (8 B + its bytes): label int16, byte length uint16, CRC32 of the bytes uint32, then the
+  arithmetic-coded bytes themselves.
+
+Within a class, cues keep the priority order they were added in (selection order), so cutting a
+class to its first ``m`` cues evicts the least representative ones, as ``ExemplarBuffer`` does."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+
+TASK_HEADER = struct.Struct("<HHHI")   # task id, latent H, latent W, number of cues
+CUE_HEADER = struct.Struct("<hHI")     # label, byte length, crc32
+MAX_CUE_BYTES = 2**16 - 1
+
+
+class CueCorrupted(RuntimeError):
+    """A stored cue's bytes no longer match their checksum."""
+
+
+class CueStore:
+    def __init__(self):
+        self.strings: list[bytes] = []
+        self.labels = np.zeros(0, dtype=np.int16)
+        self.tasks = np.zeros(0, dtype=np.int64)
+        self.crcs = np.zeros(0, dtype=np.uint32)
+        self.shapes: dict[int, tuple[int, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self.strings)
+
+    # ------------------------------------------------------------------ bytes
+    def nbytes(self) -> int:
+        """Exact bytes of ``serialize()``: see the module docstring for what each header holds."""
+        groups = len(set(self.tasks.tolist()))
+        return groups * TASK_HEADER.size + len(self) * CUE_HEADER.size + sum(len(s) for s in self.strings)
+
+    def serialize(self) -> bytes:
+        out = bytearray()
+        for task in self.task_ids():
+            idx = np.flatnonzero(self.tasks == task)
+            h, w = self.shapes[task]
+            out += TASK_HEADER.pack(task, h, w, len(idx))
+            for i in idx:
+                out += CUE_HEADER.pack(int(self.labels[i]), len(self.strings[i]), int(self.crcs[i]))
+                out += self.strings[i]
+        return bytes(out)
+
+    def mean_cue_bytes(self) -> float:
+        return float(np.mean([len(s) for s in self.strings])) if self.strings else 0.0
+
+    # ------------------------------------------------------------------ content
+    def task_ids(self) -> list[int]:
+        return sorted(set(self.tasks.tolist()))
+
+    def classes(self) -> list[int]:
+        return sorted(set(self.labels.tolist()))
+
+    def per_class_count(self) -> dict[int, int]:
+        values, counts = np.unique(self.labels, return_counts=True)
+        return {int(v): int(c) for v, c in zip(values, counts)}
+
+    def add(self, task: int, strings: list[bytes], labels, shape: tuple[int, int]) -> None:
+        labels = np.asarray(labels)
+        if len(labels) != len(strings):
+            raise ValueError(f"{len(strings)} cues but {len(labels)} labels")
+        too_long = [len(s) for s in strings if len(s) > MAX_CUE_BYTES]
+        if too_long:
+            raise ValueError(f"a cue of {max(too_long)} bytes exceeds the {MAX_CUE_BYTES}-byte length field; "
+                             "raise lambda or lower the image size")
+        shape = (int(shape[0]), int(shape[1]))
+        if task in self.shapes and self.shapes[task] != shape:
+            raise ValueError(f"task {task}: latent shape {shape} differs from the stored {self.shapes[task]}")
+        self.shapes[task] = shape
+        self.strings.extend(bytes(s) for s in strings)
+        self.labels = np.concatenate([self.labels, labels.astype(np.int16)])
+        self.tasks = np.concatenate([self.tasks, np.full(len(strings), task, dtype=np.int64)])
+        self.crcs = np.concatenate([self.crcs, np.asarray([zlib.crc32(s) for s in strings], dtype=np.uint32)])
+
+    def extend(self, other: "CueStore", index=None) -> None:
+        """Append ``other``'s cues (all, or those at ``index``, in that order)."""
+        index = np.arange(len(other)) if index is None else np.asarray(index, dtype=np.int64)
+        for task in sorted(set(other.tasks[index].tolist())):
+            sel = index[other.tasks[index] == task]
+            self.add(task, [other.strings[i] for i in sel], other.labels[sel], other.shapes[task])
+
+    def keep(self, index) -> None:
+        index = np.asarray(index, dtype=np.int64)
+        self.strings = [self.strings[i] for i in index]
+        self.labels, self.tasks, self.crcs = self.labels[index], self.tasks[index], self.crcs[index]
+        self.shapes = {t: s for t, s in self.shapes.items() if t in set(self.tasks.tolist())}
+
+    def first_per_class(self, per_class: int) -> np.ndarray:
+        """Indices of the first ``per_class`` cues of each class (their priority order)."""
+        keep = np.zeros(len(self), dtype=bool)
+        for cls in np.unique(self.labels):
+            keep[np.flatnonzero(self.labels == cls)[:per_class]] = True
+        return np.flatnonzero(keep)
+
+    def nbytes_if_kept(self, index) -> int:
+        index = np.asarray(index, dtype=np.int64)
+        groups = len(set(self.tasks[index].tolist()))
+        return groups * TASK_HEADER.size + len(index) * CUE_HEADER.size + sum(len(self.strings[i]) for i in index)
+
+    def reduce_per_class(self, per_class: int) -> None:
+        self.keep(self.first_per_class(per_class))
+
+    # ------------------------------------------------------------------ integrity
+    def verified(self, index: np.ndarray) -> list[bytes]:
+        """The bytes of the cues at ``index`` after checking each against its CRC32."""
+        out = []
+        for i in np.asarray(index, dtype=np.int64):
+            s = self.strings[i]
+            if zlib.crc32(s) != int(self.crcs[i]):
+                task = int(self.tasks[i])
+                within = int(np.sum(self.tasks[:i] == task))
+                raise CueCorrupted(
+                    f"cue {int(i)} (task {task + 1}, cue {within} of that task, label {int(self.labels[i])}) failed "
+                    f"its CRC32 check: its {len(s)} stored bytes were modified after encoding; the memory is "
+                    "corrupted and this cue cannot be recalled")
+            out.append(s)
+        return out
+
+    def recall(self, decoders, batch_size: int = 512, device="cpu"):
+        """Decode every cue through its task's ``CompletionNet``: (uint8 images, int64 labels),
+        in store order."""
+        import torch
+
+        if len(self) == 0:
+            return torch.zeros((0,), dtype=torch.uint8), np.zeros(0, dtype=np.int64)
+        parts: dict[int, torch.Tensor] = {}
+        for task in self.task_ids():
+            idx = np.flatnonzero(self.tasks == task)
+            parts[task] = decoders[task].recall(self.verified(idx), self.shapes[task], batch_size, device)
+        first = next(iter(parts.values()))
+        images = torch.empty((len(self), *first.shape[1:]), dtype=torch.uint8)
+        for task, imgs in parts.items():
+            images[torch.as_tensor(np.flatnonzero(self.tasks == task))] = imgs
+        return images, self.labels.astype(np.int64)

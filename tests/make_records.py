@@ -1,0 +1,77 @@
+"""Synthetic run records with known numbers, valid against the run-record schema, for testing the
+analysis package without training. The headline summary is computed from the given accuracy matrix
+with the same pure functions the runner uses, so a test can check the tables against hand-computed
+values."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from braincl.metrics import summarize
+from braincl.record import SCHEMA_VERSION, validate_record
+
+
+def breakdown(charged: int, budget: int | None, teacher: int = 0) -> dict:
+    bytes_ = {"exemplars": charged}
+    if teacher:
+        bytes_["teacher"] = teacher
+    return {"bytes": bytes_, "charged_bytes": charged, "total_bytes": charged + teacher,
+            "uncharged_kinds": ["teacher"], "budget_bytes": budget}
+
+
+def make_record(method: str, dataset: str, seed: int, R, *, budget_bytes: int | None = 1000,
+                counts=None, protocol: str = "cil", per_class=None, spectrum=None, attention=None,
+                protocols=None, charged: int | None = None, schema_version: int = SCHEMA_VERSION) -> dict:
+    """A valid record. ``R`` is the T x T accuracy matrix (entries above the diagonal ignored)."""
+    T = len(R)
+    counts = list(counts or [10] * T)
+    tag = [[float(R[t][j]) if j <= t else None for j in range(T)] for t in range(T)]
+    nan = float("nan")
+    R_nan = [[nan if v is None else v for v in row] for row in tag]
+    charged = budget_bytes if charged is None and budget_bytes is not None else (charged or 0)
+    mem = [breakdown(charged, budget_bytes) for _ in range(T)]
+    accuracy = {"tag": tag, "taw": tag, "test_samples_per_task": counts}
+    if per_class is not None:
+        accuracy["per_class"] = per_class
+    analysis = {}
+    if spectrum is not None:
+        analysis["feature_spectrum"] = spectrum
+    if attention is not None:
+        analysis["attention"] = {"after_task": attention}
+    record = {
+        "schema_version": schema_version,
+        "run": {"method": method, "dataset": dataset, "protocol": protocol, "seed": seed,
+                "budget_bytes": budget_bytes, "num_tasks": T, "started": "2025-01-01T00:00:00+00:00",
+                "finished": "2025-01-01T00:01:00+00:00", "resumed_from_task": None},
+        "config": {"method": {"name": method}},
+        "scenario": {"class_order": list(range(2 * T)), "tasks": [[2 * t, 2 * t + 1] for t in range(T)],
+                     "class_order_seed": 1993},
+        "accuracy": accuracy,
+        "summary": summarize(R_nan, counts),
+        "memory": {"budget_bytes": budget_bytes, "per_task": mem, "final": mem[-1]},
+        "timings": {"total_s": 1.0, "per_task": [{"task": t} for t in range(T)]},
+        "environment": {"device": "cpu", "python": "3.11", "torch": "synthetic"},
+        "analysis": analysis,
+        "method_info": {},
+        "protocols": protocols or {},
+    }
+    validate_record(record, f"synthetic record {method}/{dataset}/seed{seed}")
+    return record
+
+
+def write_record(root: str | Path, record: dict) -> Path:
+    """Write at the results layout results/runs/{dataset}/{protocol}/{method}/{budget}/seed{seed}/."""
+    run = record["run"]
+    budget = "none" if run["budget_bytes"] is None else f"{run['budget_bytes']}B"
+    path = Path(root) / run["dataset"] / run["protocol"] / run["method"] / budget / f"seed{run['seed']}" / "metrics.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record))
+    return path
+
+
+def attention_entries(T: int, n: int = 2, size: int = 7, value: float = 0.5) -> list[dict]:
+    """Uniform maps for ``n`` images after each of ``T`` tasks."""
+    grid = [[value] * size for _ in range(size)]
+    return [{"task": t, "test_indices": list(range(n)), "image_ids": list(range(n)), "labels": [0] * n,
+             "predicted": [0] * n, "maps": [grid] * n} for t in range(T)]

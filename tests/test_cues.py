@@ -1,0 +1,60 @@
+"""CueStore: the charged bytes are the serialized bytes, eviction keeps priority order, and a
+corrupted cue is caught with its task and index."""
+
+import numpy as np
+import pytest
+
+from braincl.memory.cues import CUE_HEADER, TASK_HEADER, CueCorrupted, CueStore
+
+
+def store_with(tasks=((0, [0, 0, 1, 1, 1]), (1, [2, 3, 3]))):
+    s = CueStore()
+    for t, labels in tasks:
+        s.add(t, [bytes([t, i]) * (i + 2) for i in range(len(labels))], labels, (2, 2))
+    return s
+
+
+def test_nbytes_is_the_serialized_length():
+    s = store_with()
+    assert s.nbytes() == len(s.serialize())
+    payload = sum(len(x) for x in s.strings)
+    assert s.nbytes() == 2 * TASK_HEADER.size + len(s) * CUE_HEADER.size + payload
+    assert CUE_HEADER.size == 8 and TASK_HEADER.size == 10
+    assert CueStore().nbytes() == 0
+
+
+def test_reduce_per_class_keeps_the_first_cues_of_each_class():
+    s = store_with()
+    first = {c: [s.strings[i] for i in np.flatnonzero(s.labels == c)][:1] for c in s.classes()}
+    s.reduce_per_class(1)
+    assert s.per_class_count() == {0: 1, 1: 1, 2: 1, 3: 1}
+    assert all([s.strings[i] for i in np.flatnonzero(s.labels == c)] == first[c] for c in first)
+    assert s.nbytes() == len(s.serialize())
+    s.keep(np.flatnonzero(s.tasks == 0))
+    assert s.task_ids() == [0] and list(s.shapes) == [0]
+
+
+def test_nbytes_if_kept_matches_keeping():
+    s = store_with()
+    idx = s.first_per_class(2)
+    predicted = s.nbytes_if_kept(idx)
+    s.keep(idx)
+    assert predicted == s.nbytes()
+
+
+def test_corrupted_cue_names_task_and_index():
+    s = store_with()
+    s.strings[6] = bytes([s.strings[6][0] ^ 0xFF]) + s.strings[6][1:]  # task 1 (index 1), its cue 1
+    s.verified(range(6))  # the untouched ones still verify
+    with pytest.raises(CueCorrupted, match=r"cue 6 \(task 2, cue 1 of that task"):
+        s.verified([6])
+
+
+def test_bad_input_is_rejected():
+    s = store_with()
+    with pytest.raises(ValueError, match="latent shape"):
+        s.add(0, [b"ab"], [0], (3, 3))
+    with pytest.raises(ValueError, match="labels"):
+        s.add(2, [b"ab"], [0, 1], (2, 2))
+    with pytest.raises(ValueError, match="length field"):
+        s.add(2, [b"x" * 70000], [0], (2, 2))
