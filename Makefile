@@ -35,4 +35,4 @@ dry-run: $(STAMP)
 	$(BIN)/snakemake -n --cores $(CORES) all
 
 paper-dry-run: $(STAMP)
-	$(BIN)/snakemake -n --profile profiles/slurm --configfile config/paper.yaml all
+	$(BIN)/snakemake all -n --profile profiles/slurm --configfile config/paper.yaml

@@ -2,7 +2,7 @@
 #
 #   snakemake --cores 8 all                       every run, the tables, the figures, the HTML report
 #   snakemake --cores 1 figures                   tables and figures from the metrics.json files present; never trains
-#   snakemake --profile profiles/slurm --configfile config/paper.yaml all      the paper grid on a SLURM cluster
+#   snakemake all --profile profiles/slurm --configfile config/paper.yaml   the paper grid on a SLURM cluster
 #
 # The config is validated against workflow/schemas/config.schema.yaml, and every run's resolved
 # braincl config is validated before any job starts.

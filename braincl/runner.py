@@ -179,7 +179,8 @@ def run_experiment(cfg: dict, out_dir: str | Path, *, resume: bool = True, keep_
         analysis["attention"] = {"after_task": state["attention"]}
     record = {
         "schema_version": SCHEMA_VERSION,
-        "run": {"method": cfg["method"]["name"], "dataset": cfg["dataset"]["name"], "protocol": cfg.get("protocol", "cil"),
+        "run": {"method": cfg["method"]["name"], "dataset": cfg["dataset"].get("label") or cfg["dataset"]["name"],
+                "dataset_loader": cfg["dataset"]["name"], "protocol": cfg.get("protocol", "cil"),
                 "seed": seed, "budget_bytes": budget_bytes, "num_tasks": T, "started": started, "finished": _now(),
                 "resumed_from_task": state["resumed_from_task"], "config_fingerprint": fingerprint},
         "config": cfg,

@@ -51,7 +51,7 @@ def test_dry_run_lists_the_grid(cfgfile, tmp_path):
     path = REPO / cfgfile
     if not path.exists():
         pytest.fail(f"{cfgfile} is missing")
-    out = snakemake("-n", "--cores", "2", "--configfile", str(path), "all", cwd=tmp_path)
+    out = snakemake("all", "-n", "--cores", "2", "--configfile", str(path), cwd=tmp_path)
     counts = job_counts(out.stdout)
     assert counts.get("train") == expected_train_jobs(path)
     assert counts.get("analysis") == 1
@@ -62,7 +62,7 @@ def test_unknown_method_rejected_before_any_job(tmp_path):
     cfg["grid"][0]["methods"] = ["er", "nosuchmethod"]
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(cfg))
-    out = snakemake("-n", "--cores", "1", "--configfile", str(bad), "all", cwd=tmp_path, check=False)
+    out = snakemake("all", "-n", "--cores", "1", "--configfile", str(bad), cwd=tmp_path, check=False)
     assert out.returncode != 0
     assert "unknown method(s) nosuchmethod; valid:" in out.stdout + out.stderr
     assert "finetune" in out.stdout + out.stderr
@@ -73,13 +73,13 @@ def test_schema_rejects_malformed_grid(tmp_path):
     cfg["grid"][0]["seeds"] = ["zero"]
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(cfg))
-    out = snakemake("-n", "--cores", "1", "--configfile", str(bad), "all", cwd=tmp_path, check=False)
+    out = snakemake("all", "-n", "--cores", "1", "--configfile", str(bad), cwd=tmp_path, check=False)
     assert out.returncode != 0 and "zero" in out.stdout + out.stderr
 
 
 @pytest.mark.slow
 def test_micro_grid_end_to_end_then_figures_never_retrain(tmp_path):
-    snakemake("--cores", "2", "--configfile", str(MICRO), "all", cwd=tmp_path)
+    snakemake("all", "--cores", "2", "--configfile", str(MICRO), cwd=tmp_path)
     runs = sorted(tmp_path.glob("results/runs/**/metrics.json"))
     assert len(runs) == 2
     for run in runs:
@@ -95,13 +95,13 @@ def test_micro_grid_end_to_end_then_figures_never_retrain(tmp_path):
     cfg["grid"][0]["set"]["train.epochs"] = 2
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(cfg))
-    dry = snakemake("-n", "--cores", "1", "--configfile", str(changed), "all", cwd=tmp_path)
+    dry = snakemake("all", "-n", "--cores", "1", "--configfile", str(changed), cwd=tmp_path)
     assert job_counts(dry.stdout).get("train") == 2
     # ... but the results-only target rebuilds the figures from the cached records and trains nothing.
     mtimes = {p: p.stat().st_mtime_ns for p in runs}
     figure = tmp_path / "results" / "figures" / "accuracy_curves.png"
     figure.unlink()
-    out = snakemake("--cores", "1", "--configfile", str(changed), "figures", cwd=tmp_path)
+    out = snakemake("figures", "--cores", "1", "--configfile", str(changed), cwd=tmp_path)
     assert "rule train" not in out.stdout + out.stderr
     assert figure.exists()
     assert {p: p.stat().st_mtime_ns for p in runs} == mtimes
@@ -113,7 +113,7 @@ def test_failed_job_leaves_no_metrics_and_the_rest_completes(tmp_path):
     cfg["grid"][0]["budgets"] = ["1KB"]  # too small for one exemplar per class: er fails at start
     bad = tmp_path / "fail.yaml"
     bad.write_text(yaml.safe_dump(cfg))
-    out = snakemake("--cores", "2", "--configfile", str(bad), "all", cwd=tmp_path, check=False)
+    out = snakemake("all", "--cores", "2", "--configfile", str(bad), cwd=tmp_path, check=False)
     assert out.returncode != 0
     failed = tmp_path / "results/runs/mnist5k/cil/er/1KB/seed0"
     assert not (failed / "metrics.json").exists()

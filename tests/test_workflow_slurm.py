@@ -37,12 +37,12 @@ def test_micro_grid_through_real_slurm(tmp_path):
             pytest.skip("SLURM test skipped: installing slurm-wlm/munge failed (see output above)")
         raise AssertionError(f"could not start SLURM:\n{up.stdout[-3000:]}\n{up.stderr[-3000:]}")
     try:
-        cmd = ["timeout", "-s", "KILL", "900", sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
+        cmd = ["timeout", "-s", "KILL", "900", sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "all",
                "--profile", str(REPO / "profiles" / "slurm"), "--configfile", str(MICRO),
                "--default-resources", "slurm_partition=debug", "mem_mb=1000", "runtime=10",
                # no slurmdbd here: poll squeue instead of sacct, and submit without an account
                "--slurm-status-command", "squeue", "--slurm-no-account",
-               "--slurm-init-seconds-before-status-checks", "2", "--slurm-keep-successful-logs", "--jobs", "2", "--latency-wait", "10", "all"]
+               "--slurm-init-seconds-before-status-checks", "2", "--slurm-keep-successful-logs", "--jobs", "2", "--latency-wait", "10"]
         run = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
         assert run.returncode == 0, f"snakemake through SLURM failed:\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
         runs = sorted(tmp_path.glob("results/runs/**/metrics.json"))

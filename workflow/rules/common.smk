@@ -32,6 +32,7 @@ def _expand_grid():
             raise ValueError(f"config grid: unknown method(s) {', '.join(unknown)}; valid: {', '.join(METHODS.names())}")
         if entry["dataset"] not in DATASETS:
             raise ValueError(f"config grid: unknown data set {entry['dataset']!r}; valid: {', '.join(DATASETS.names())}")
+        label = entry.get("label") or entry["dataset"]
         experiment = _experiment_path(entry["experiment"])
         base = bconfig.load_yaml(experiment)
         for method in entry["methods"]:
@@ -39,7 +40,7 @@ def _expand_grid():
             for budget in budgets:
                 for seed in entry["seeds"]:
                     sets = [f"{k}={v}" for k, v in (entry.get("set") or {}).items()]
-                    sets += [f"dataset.name={entry['dataset']}", f"protocol={entry['protocol']}",
+                    sets += [f"dataset.name={entry['dataset']}", f"dataset.label={label}", f"protocol={entry['protocol']}",
                              f"method.name={method}", f"seed={seed}"]
                     if budget != "none":
                         sets.append(f"memory.budget={budget}")
@@ -47,8 +48,10 @@ def _expand_grid():
                     try:
                         bconfig.validate(bconfig.resolve(base, sets))
                     except bconfig.ConfigError as err:
-                        raise ValueError(f"config grid entry {entry['dataset']}/{method}/{budget}/seed{seed}: {err}") from None
-                    key = (entry["dataset"], entry["protocol"], method, str(budget), str(seed))
+                        raise ValueError(f"config grid entry {label}/{method}/{budget}/seed{seed}: {err}") from None
+                    key = (label, entry["protocol"], method, str(budget), str(seed))
+                    if key in jobs:
+                        raise ValueError(f"config grid: {'/'.join(key)} appears twice; give grid entries distinct labels")
                     jobs[key] = {"experiment": str(experiment), "sets": sets}
     return jobs
 
@@ -68,7 +71,10 @@ def _runtimes():
     path = config.get("runtimes_file")
     if not path:
         return {}
-    with open(_experiment_path(path)) as fh:
+    full = _experiment_path(path)
+    if not full.is_file():
+        raise ValueError(f"runtimes_file {path} not found: make it with `python benchmarks/cost_model.py` or set runtimes_file: null")
+    with open(full) as fh:
         return yaml.safe_load(fh) or {}
 
 
