@@ -32,7 +32,9 @@ class RunContext:
 
 
 class Learner:
-    needs_budget: bool = True            # False for methods that keep nothing (finetune) or are bounds (joint)
+    # False for methods whose memory is not sized by the budget (finetune, joint, lwf, ewc): the
+    # workflow runs them once per seed, and a budget that is given is still enforced.
+    needs_budget: bool = True
     _transient = ("engine", "ctx", "budget")  # rebuilt on resume, never checkpointed
 
     def __init__(self, model: IncrementalNet, engine: Engine, budget: Budget, params: dict, ctx: RunContext):

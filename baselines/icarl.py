@@ -1,0 +1,63 @@
+"""``icarl``: iCaRL (Rebuffi et al., 2017): herding exemplars, distillation, nearest-mean-of-exemplars.
+
+Training: cross-entropy over all seen classes on new data plus the buffer, and iCaRL's sigmoid
+distillation of the old outputs from the frozen previous model (as FACIL's iCaRL). After each task
+the buffer is cut to the class-balanced quota and new classes are selected by herding.
+
+Inference (``main``): the class whose exemplar-feature mean is nearest to the sample's L2-normalised
+feature. The means are a function of the buffer and the current model, recomputed whenever the
+model changes; they are a cache, not stored memory. ``cnn`` records the network's own logits."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from braincl.distill import TeacherMixin, binary_kd_loss
+from braincl.methods.er import ReplayLearner
+from braincl.registry import METHODS
+
+
+@METHODS.register("icarl")
+class ICaRL(TeacherMixin, ReplayLearner):
+    _transient = ReplayLearner._transient + ("class_means",)
+    class_means: torch.Tensor | None = None
+
+    def loss(self, x, y):
+        logits = self.model(x)
+        loss = F.cross_entropy(logits, y)
+        if self.teacher is not None:
+            old = self.num_old_classes
+            loss = loss + self.params["lambda"] * binary_kd_loss(logits[:, :old], self.teacher_logits(x))
+        return loss
+
+    def train_task(self, task):
+        self.engine.fit(self.model, self.train_loader(task, extra=[self.buffer_dataset()]),
+                        step=lambda batch, _: self.loss(*batch[:2]), desc=f"task {task.index + 1} (icarl)")
+
+    def end_task(self, task):
+        self.keep_teacher()  # first: a charged teacher (memory.charge_teacher) shrinks the quota
+        self.update_buffer(task, self.params["selection"])
+        self.class_means = None  # the model and the buffer changed
+
+    # ------------------------------------------------------------------ nearest mean of exemplars
+    def compute_class_means(self) -> torch.Tensor:
+        """Mean L2-normalised feature of each class's exemplars (rows by label; NaN if none)."""
+        feats = torch.as_tensor(self.selection_features(self.buffer.images), dtype=torch.float32)
+        feats = F.normalize(feats, dim=1)
+        labels = self.buffer.labels.long()
+        means = torch.full((self.model.num_classes, feats.shape[1]), float("nan"))
+        for cls in labels.unique().tolist():
+            means[cls] = F.normalize(feats[labels == cls].mean(0), dim=0)
+        return means
+
+    def nme(self, x: torch.Tensor) -> torch.Tensor:
+        if self.class_means is None:
+            self.class_means = self.compute_class_means()
+        means = self.class_means.to(x.device)
+        dist = torch.cdist(F.normalize(self.features(x).float(), dim=1), torch.nan_to_num(means, nan=0.0))
+        dist[:, means.isnan().any(1)] = float("inf")  # a class without exemplars is never predicted
+        return -dist
+
+    def predictors(self):
+        return {"main": self.nme, "cnn": self.predict}

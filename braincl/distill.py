@@ -1,0 +1,98 @@
+"""Knowledge-distillation losses and the frozen-teacher bookkeeping shared by LwF, iCaRL, BiC and WA.
+
+The losses are written as divergences (KL), not as cross-entropies: the gradient with respect to
+the student is the same, but a divergence is exactly zero when the student matches the teacher,
+which makes the loss value itself meaningful and testable.
+
+- ``kd_loss``: multi-class distillation of Hinton et al. (2015) as used by LwF (Li & Hoiem, 2017),
+  BiC (Wu et al., 2019) and WA (Zhao et al., 2020): ``T^2 * KL(softmax(t/T) || softmax(s/T))``.
+- ``binary_kd_loss``: iCaRL's distillation (Rebuffi et al., 2017): per-class sigmoid targets from
+  the old network, i.e. a binary cross-entropy on each old output; summed over classes, averaged
+  over the batch as FACIL does.
+- ``logit_matching_loss``: DER's (Buzzega et al., 2020) mean squared error between current and
+  stored logits, restricted to the logits that existed when the sample was stored.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .learner import frozen_copy
+from .memory.budget import BudgetExceeded, module_nbytes
+
+
+def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 2.0) -> torch.Tensor:
+    """``T^2 * KL(p_teacher^T || p_student^T)`` averaged over the batch. The ``T^2`` factor keeps the
+    gradient scale independent of ``T`` (Hinton et al., 2015)."""
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError(f"student logits {tuple(student_logits.shape)} and teacher logits "
+                         f"{tuple(teacher_logits.shape)} must have the same shape")
+    if student_logits.shape[1] == 0:
+        return student_logits.sum() * 0.0
+    log_p_s = F.log_softmax(student_logits.float() / temperature, dim=1)
+    log_p_t = F.log_softmax(teacher_logits.float() / temperature, dim=1)
+    return F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True) * temperature ** 2
+
+
+def binary_kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+    """iCaRL's sigmoid distillation as a binary KL per output: summed over outputs, mean over batch."""
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError(f"student logits {tuple(student_logits.shape)} and teacher logits "
+                         f"{tuple(teacher_logits.shape)} must have the same shape")
+    s, t = student_logits.float(), teacher_logits.float()
+    q = torch.sigmoid(t)
+    # KL(Bern(q) || Bern(sigmoid(s))) = BCE(s; q) - H(q); both terms from logits for stability.
+    bce = F.binary_cross_entropy_with_logits(s, q, reduction="none")
+    entropy = F.binary_cross_entropy_with_logits(t, q, reduction="none")
+    return (bce - entropy).sum(dim=1).mean()
+
+
+def logit_matching_loss(student_logits: torch.Tensor, stored_logits: torch.Tensor,
+                        num_valid: torch.Tensor) -> torch.Tensor:
+    """DER's MSE between the model's logits and the logits stored with each exemplar. Sample ``i``
+    stored ``num_valid[i]`` logits (the classes seen when it was inserted); only those count."""
+    width = min(student_logits.shape[1], stored_logits.shape[1])
+    cols = torch.arange(width, device=student_logits.device)
+    mask = (cols[None, :] < num_valid.to(student_logits.device)[:, None]).float()
+    diff = (student_logits[:, :width].float() - stored_logits[:, :width].float()) ** 2
+    return (diff * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+class TeacherMixin:
+    """Keeps the frozen copy of the previous model for distillation and reports it under the
+    ``teacher`` memory kind (charged only when ``memory.charge_teacher`` is true).
+
+    Use before the learner base class: ``class LwF(TeacherMixin, Learner)``."""
+
+    teacher: nn.Module | None = None
+
+    def setup(self) -> None:
+        super().setup()
+        if self.budget.total is None or "teacher" in self.budget.uncharged:
+            return
+        head = self.model.head
+        # the teacher is a copy of the model, whose head will have grown to every class
+        need = module_nbytes(self.model) + (self.ctx.num_classes - head.num_classes) * (
+            head.in_features + 1) * head.fc.weight.element_size()
+        if self.budget.total < need:
+            raise BudgetExceeded(
+                f"{type(self).__name__}: memory.charge_teacher is true, but memory.budget={self.budget.total} "
+                f"bytes cannot hold the teacher copy of the model ({need} bytes at {self.ctx.num_classes} "
+                f"classes); raise memory.budget or set memory.charge_teacher=false")
+
+    def keep_teacher(self) -> None:
+        self.teacher = frozen_copy(self.model)
+
+    @torch.no_grad()
+    def teacher_logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.teacher(x)
+
+    @property
+    def num_old_classes(self) -> int:
+        return 0 if self.teacher is None else self.teacher.num_classes
+
+    def memory(self):
+        breakdown = super().memory()
+        return breakdown.add("teacher", module_nbytes(self.teacher)) if self.teacher is not None else breakdown
