@@ -1,6 +1,7 @@
 """Rate-distortion of BrainCL's cue codec on MNIST 5k against JPEG (Pillow) and raw uint8.
 
-For each lambda, a codec (CompressAI bmshj2018-factorized layout, N=M=16 by default) is trained on
+For each lambda, a codec (CompressAI bmshj2018-factorized parts; by default the MNIST setting of
+braincl: N=16, M=8, two stride-2 stages) is trained on
 the mnist5k training split and measured on the held-out test split: bytes per sample (the coded
 bytes, and with BrainCL's 8-byte per-cue metadata), PSNR of the recalled uint8 images, and
 encode/decode throughput. The per-task decoder is reported beside it, not amortised into the rate.
@@ -55,7 +56,7 @@ def codec_row(train: torch.Tensor, test: torch.Tensor, lmbda: float, args) -> di
     from braincl.memory.cues import CUE_HEADER
 
     torch.manual_seed(args.seed)
-    codec = build_codec(1, args.N, args.M)
+    codec = build_codec(1, args.N, args.M, depth=args.depth)
     t0 = time.perf_counter()
     stats = train_codec(codec, train, lmbda=lmbda, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                         aux_lr=10 * args.lr, progress=False, seed=args.seed)
@@ -111,9 +112,10 @@ def main(argv=None) -> None:
     ap.add_argument("--out", type=Path, default=Path("results/benchmarks"))
     ap.add_argument("--lambdas", type=float, nargs="+", default=[1e-3, 1e-2, 1e-1])
     ap.add_argument("--qualities", type=int, nargs="+", default=[5, 10, 25, 50, 75, 95])
-    ap.add_argument("--N", type=int, default=16)
-    ap.add_argument("--M", type=int, default=16)
-    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--N", type=int, default=16)  # defaults: braincl's mnist5k codec (defaults/methods/braincl.yaml)
+    ap.add_argument("--M", type=int, default=8)
+    ap.add_argument("--depth", type=int, default=2, help="stride-2 stages (the paper's codec has 4)")
+    ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--precision", default="fp16", choices=["fp32", "fp16"])

@@ -51,7 +51,11 @@ def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor, num_classes: i
     handle = layer.register_forward_hook(lambda _m, _i, out: captured.__setitem__("A", out))
     try:
         with torch.enable_grad():
-            x = x.detach().clone().requires_grad_(True)   # keeps a graph even through a frozen backbone
+            # uint8 batches are normalised first (the model passes float input through unchanged);
+            # a leaf that requires grad keeps a graph even through a frozen backbone
+            if x.dtype == torch.uint8 and hasattr(model, "normalize"):
+                x = model.normalize(x)
+            x = x.detach().float().clone().requires_grad_(True)
             logits = model(x)[:, :num_classes]
             pred = logits.argmax(dim=1)
             score = logits.gather(1, pred[:, None]).sum()

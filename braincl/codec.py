@@ -25,29 +25,44 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-DOWNSAMPLING = 16  # four stride-2 layers
+DOWNSAMPLING = 16  # four stride-2 layers: the paper's (bmshj2018) depth
 PRECISIONS = {"fp32": 4, "fp16": 2}
 
 
 # ---------------------------------------------------------------------------------------------- parts
-def analysis_net(channels: int, N: int, M: int) -> nn.Sequential:
-    """Pattern separation ``g_a``: image -> latent at 1/16 resolution (bmshj2018 layout)."""
+def analysis_net(channels: int, N: int, M: int, depth: int = 4) -> nn.Sequential:
+    """Pattern separation ``g_a``: image -> latent at 1/2**depth resolution. ``depth=4`` is the
+    bmshj2018 layout (conv-GDN x3, conv); a smaller depth drops middle conv-GDN pairs, which keeps
+    a spatial latent on 28-32 px images (4 stages leave MNIST a 2x2 latent)."""
     from compressai.layers import GDN
     from compressai.models.utils import conv
 
-    return nn.Sequential(conv(channels, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
+    if depth < 1:
+        raise ValueError(f"codec depth must be at least 1, got {depth}")
+    if depth == 1:
+        return nn.Sequential(conv(channels, M))
+    layers = [conv(channels, N), GDN(N)]
+    for _ in range(depth - 2):
+        layers += [conv(N, N), GDN(N)]
+    return nn.Sequential(*layers, conv(N, M))
 
 
-def synthesis_net(M: int, N: int, channels: int) -> nn.Sequential:
+def synthesis_net(M: int, N: int, channels: int, depth: int = 4) -> nn.Sequential:
     """Pattern completion ``g_s``: latent -> image, the mirror of ``analysis_net``."""
     from compressai.layers import GDN
     from compressai.models.utils import deconv
 
-    return nn.Sequential(deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
-                         deconv(N, N), GDN(N, inverse=True), deconv(N, channels))
+    if depth < 1:
+        raise ValueError(f"codec depth must be at least 1, got {depth}")
+    if depth == 1:
+        return nn.Sequential(deconv(M, channels))
+    layers = [deconv(M, N), GDN(N, inverse=True)]
+    for _ in range(depth - 2):
+        layers += [deconv(N, N), GDN(N, inverse=True)]
+    return nn.Sequential(*layers, deconv(N, channels))
 
 
-def build_codec(channels: int, N: int, M: int, g_s: nn.Module | None = None) -> nn.Module:
+def build_codec(channels: int, N: int, M: int, g_s: nn.Module | None = None, depth: int = 4) -> nn.Module:
     """A ``FactorizedPrior`` for ``channels``-channel images. ``g_s`` may be passed in to share one
     completion network between tasks (the ``completion: shared`` ablation)."""
     from compressai.entropy_models import EntropyBottleneck
@@ -63,9 +78,10 @@ def build_codec(channels: int, N: int, M: int, g_s: nn.Module | None = None) -> 
         def __init__(self):
             CompressionModel.__init__(self)
             self.entropy_bottleneck = EntropyBottleneck(M)
-            self.g_a = analysis_net(channels, N, M)
-            self.g_s = g_s if g_s is not None else synthesis_net(M, N, channels)
+            self.g_a = analysis_net(channels, N, M, depth)
+            self.g_s = g_s if g_s is not None else synthesis_net(M, N, channels, depth)
             self.N, self.M = N, M
+            self.downsampling = 2**depth
 
     return CueCodec()
 
@@ -116,7 +132,7 @@ def train_codec(codec: nn.Module, images: torch.Tensor, *, lmbda: float, epochs:
     main_params = [p for n, p in codec.named_parameters() if not n.endswith(".quantiles") and p.requires_grad]
     opt = torch.optim.Adam(main_params, lr=lr)
     aux_opt = torch.optim.Adam(aux_params, lr=aux_lr)
-    data = pad_to_multiple(to_unit(images))
+    data = pad_to_multiple(to_unit(images), codec.downsampling)
     per_epoch = max(1, math.ceil(len(data) / batch_size))
     total = steps if steps is not None else epochs * per_epoch
     gen = torch.Generator().manual_seed(seed)
@@ -254,7 +270,7 @@ def encode(codec: nn.Module, images: torch.Tensor, batch_size: int = 512,
     strings: list[bytes] = []
     shape: tuple[int, int] | None = None
     for start in range(0, len(images), batch_size):
-        x = pad_to_multiple(to_unit(images[start:start + batch_size])).to(device)
+        x = pad_to_multiple(to_unit(images[start:start + batch_size]), codec.downsampling).to(device)
         out = codec.compress(x)
         strings.extend(out["strings"][0])
         shape = tuple(int(s) for s in out["shape"])
@@ -268,7 +284,7 @@ def quantized_forward(codec: nn.Module, images: torch.Tensor) -> tuple[torch.Ten
     stored cue must decode to exactly."""
     codec.eval()
     with torch.no_grad():
-        x = pad_to_multiple(to_unit(images))
+        x = pad_to_multiple(to_unit(images), codec.downsampling)
         y_hat, _ = codec.entropy_bottleneck(codec.g_a(x), training=False)
         h, w = images.shape[-2:]
         return y_hat, codec.g_s(y_hat)[..., :h, :w].clamp(0, 1)

@@ -6,12 +6,11 @@ else is shared so that methods differ only in what the paper says they differ in
 from __future__ import annotations
 
 import contextlib
-import itertools
 from typing import Callable, Iterable
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
 from .seeding import make_generator, worker_init_fn
 
@@ -54,6 +53,55 @@ def _cycle(loader: DataLoader):
         yield from loader
 
 
+class SeededSampler(Sampler):
+    """Yields ``(index, seed)``: the base sampler's order plus one augmentation seed per sample.
+
+    Seeds are drawn in the main process from the loader's own generator, so every sample's random
+    augmentation is fixed by the run seed alone and not by ``num_workers``, ``persistent_workers``
+    or which worker happens to load it."""
+
+    def __init__(self, base: Sampler, generator: torch.Generator):
+        self.base = base
+        self.generator = generator
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __iter__(self):
+        # One draw per epoch, before the base sampler draws its order from its own generator.
+        seeds = torch.randint(0, 2**62, (len(self.base),), generator=self.generator).tolist()
+        return zip(iter(self.base), seeds)
+
+
+class SeededDataset(Dataset):
+    """Wraps a dataset so that ``dataset[(index, seed)]`` runs the item's transform under torch's CPU
+    RNG seeded with ``seed``; the caller's RNG state is restored afterwards. Augmentations must
+    draw from torch's RNG (torchvision's v2 transforms do). Other attributes pass through."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        return self.__getitems__([key])[0]
+
+    def __getitems__(self, keys):
+        # DataLoader calls this once per batch: one save/restore of the RNG state per batch.
+        with torch.random.fork_rng(devices=[]):
+            out = []
+            for index, seed in keys:
+                torch.default_generator.manual_seed(seed)  # CPU only: never touches a CUDA RNG
+                out.append(self.dataset[index])
+        return out
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name == "dataset":  # unpickling in a worker probes these first
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+
 def cross_entropy_step(model: nn.Module) -> Callable:
     def step(batch, replay=None):
         x, y = batch[0], batch[1]
@@ -74,17 +122,27 @@ class Engine:
 
     # ------------------------------------------------------------------ data
     def loader(self, dataset, *, shuffle: bool, batch_size: int | None = None, drop_last: bool = False) -> DataLoader:
+        """A DataLoader whose batches do not depend on ``num_workers``, ``persistent_workers`` or
+        ``pin_memory`` (fast paths only): the shuffle order comes from the sampler's own generator
+        (DataLoader also draws worker base seeds from its generator, once per epoch without
+        persistent workers but once per loader with them) and each sample's augmentation from a
+        seed drawn beside its index (see ``SeededSampler``)."""
         workers = int(self.cfg.get("num_workers", 0))
+        batch_size = batch_size or self.cfg["batch_size"]
+        generator = make_generator()
+        order_gen, aug_gen = (torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+                              for _ in range(2))
+        base = RandomSampler(dataset, generator=order_gen) if shuffle else SequentialSampler(dataset)
         return DataLoader(
-            dataset,
-            batch_size=batch_size or self.cfg["batch_size"],
-            shuffle=shuffle,
-            drop_last=drop_last and len(dataset) > (batch_size or self.cfg["batch_size"]),
+            SeededDataset(dataset),
+            batch_size=batch_size,
+            sampler=SeededSampler(base, aug_gen),
+            drop_last=drop_last and len(dataset) > batch_size,
             num_workers=workers,
             pin_memory=bool(self.cfg.get("pin_memory")) and self.device.type == "cuda",
             persistent_workers=bool(self.cfg.get("persistent_workers")) and workers > 0,
             worker_init_fn=worker_init_fn if workers > 0 else None,
-            generator=make_generator(),
+            generator=generator,
         )
 
     def eval_loader(self, dataset) -> DataLoader:

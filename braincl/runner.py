@@ -84,8 +84,9 @@ def run_experiment(cfg: dict, out_dir: str | Path, *, resume: bool = True, keep_
     except ValueError as err:
         raise config_mod.ConfigError(f"scenario: {err}") from None
     tcfg = cfg["dataset"]["transforms"]
-    train_tf = build_transform(tcfg.get("train", []), tcfg.get("normalize"))
-    eval_tf = build_transform(tcfg.get("eval", []), tcfg.get("normalize"))
+    # uint8 pipelines: the model normalises each batch itself (braincl.models.net.InputNormalize)
+    train_tf = build_transform(tcfg.get("train", []))
+    eval_tf = build_transform(tcfg.get("eval", []))
     image_shape = (splits.train.channels, *splits.train.size)
 
     budget_bytes = None if cfg["memory"].get("budget") is None else parse_bytes(cfg["memory"]["budget"])

@@ -74,7 +74,7 @@ def test_budget_is_never_exceeded(run_tiny, budget):
 
 
 def test_budget_too_small_for_decoders_fails_clearly(tiny_cfg):
-    cfg = tiny_cfg("braincl", budget="15KB", **SMALL)
+    cfg = tiny_cfg("braincl", budget="4KB", **SMALL)
     with pytest.raises(BudgetExceeded, match=r"completion networks of 2 tasks.*Give at least \d+ bytes"):
         build_learner(cfg)
 

@@ -307,4 +307,4 @@ def test_cpu_scale_medmnist_config_runs_on_a_fixture(tmp_path):
     cfg = config.load(path, [f"dataset.root={tmp_path / 'med'}", "train.epochs=1", "train.progress=false",
                              "scenario.num_tasks=2"])
     record = run_experiment(cfg, tmp_path / "out", log=lambda *_: None)
-    assert record["run"]["dataset"] == "medmnist" and record["memory"]["final"]["charged_bytes"] > 0
+    assert record["run"]["dataset"] == "bloodmnist" and record["run"]["dataset_loader"] == "medmnist" and record["memory"]["final"]["charged_bytes"] > 0

@@ -1,13 +1,23 @@
 """Transforms from config: a list of ``{name: <torchvision.transforms.v2 class>, **kwargs}``.
 
-They act on uint8 CHW tensors; conversion to float and normalisation come last, always."""
+They act on uint8 CHW tensors and return uint8: conversion to float and normalisation happen once
+per batch inside the model (``braincl.models.net.InputNormalize``), not once per sample."""
 
 from __future__ import annotations
 
 import torch
 
 
-def build_transform(specs: list[dict], normalize: dict | None):
+class Identity:
+    """The empty pipeline (picklable, unlike a lambda, for DataLoader workers)."""
+
+    def __call__(self, image):
+        return image
+
+
+def build_transform(specs: list[dict], normalize: dict | None = None):
+    """The augmentation pipeline. With ``normalize`` it also converts to normalised floats (for
+    code that feeds a model without ``InputNormalize``); the runner leaves that to the model."""
     from torchvision.transforms import v2
 
     steps = []
@@ -18,10 +28,10 @@ def build_transform(specs: list[dict], normalize: dict | None):
         if cls is None or not isinstance(cls, type):
             raise ValueError(f"unknown transform {name!r}: use a class name from torchvision.transforms.v2")
         steps.append(cls(**spec))
-    steps.append(v2.ToDtype(torch.float32, scale=True))
     if normalize:
+        steps.append(v2.ToDtype(torch.float32, scale=True))
         steps.append(v2.Normalize(mean=list(normalize["mean"]), std=list(normalize["std"])))
-    return v2.Compose(steps)
+    return v2.Compose(steps) if steps else Identity()
 
 
 def check_transforms(cfg: dict) -> None:

@@ -37,7 +37,8 @@ from ..memory.selection import select
 from ..registry import METHODS
 from ..seeding import make_generator, worker_init_fn
 
-ABLATIONS = ("sleep", "freeze_backbone_in_wake", "completion", "selection", "lambda", "N", "M", "decoder_precision")
+ABLATIONS = ("sleep", "freeze_backbone_in_wake", "completion", "selection", "lambda", "N", "M", "depth",
+             "decoder_precision")
 
 
 class RecallDataset(torch.utils.data.Dataset):
@@ -94,7 +95,7 @@ class BrainCL(Learner):
         from ..codec import CompletionNet, build_codec, strip_density_model
 
         p, ctx = self.params, self.ctx
-        codec = build_codec(ctx.image_shape[0], p["N"], p["M"])
+        codec = build_codec(ctx.image_shape[0], p["N"], p["M"], depth=p["depth"])
         codec.update(force=True)
         probe = CompletionNet(codec.g_s, strip_density_model(codec.entropy_bottleneck), ctx.image_shape[1:],
                               p["decoder_precision"])
@@ -152,7 +153,7 @@ class BrainCL(Learner):
         shared = self.decoders[0].g_s if (p["completion"] == "shared" and self.decoders) else None
         if shared is not None:
             shared.requires_grad_(True)  # the shared decoder keeps learning; old tasks decode through it
-        codec = build_codec(self.ctx.image_shape[0], p["N"], p["M"], g_s=shared)
+        codec = build_codec(self.ctx.image_shape[0], p["N"], p["M"], g_s=shared, depth=p["depth"])
         stats = train_codec(codec, images, lmbda=p["lambda"], epochs=p["codec_epochs"], steps=p["codec_steps"],
                             batch_size=p["codec_batch_size"], lr=p["codec_lr"], aux_lr=p["codec_aux_lr"],
                             device=device, progress=self.engine.progress, desc=f"task {task.index + 1} codec",
@@ -214,8 +215,9 @@ class BrainCL(Learner):
         weights = torch.cat([torch.full((len(d),), 1.0 / len(d)) for d in datasets])
         cfg = self.engine.cfg
         workers = int(cfg.get("num_workers", 0))
-        sampler = WeightedRandomSampler(weights, num_samples=len(data), replacement=True, generator=make_generator())
-        return DataLoader(data, batch_size=cfg["batch_size"], sampler=sampler, drop_last=len(data) > cfg["batch_size"],
+        draws = self.params["sleep_epoch_size"] or len(data)  # null: one epoch = every recalled sample once in expectation
+        sampler = WeightedRandomSampler(weights, num_samples=int(draws), replacement=True, generator=make_generator())
+        return DataLoader(data, batch_size=cfg["batch_size"], sampler=sampler, drop_last=int(draws) > cfg["batch_size"],
                           num_workers=workers, worker_init_fn=worker_init_fn if workers > 0 else None,
                           pin_memory=bool(cfg.get("pin_memory")) and self.engine.device.type == "cuda")
 

@@ -13,17 +13,23 @@ from torch import nn
 from ..registry import BACKBONES
 
 
+STEMS = ("auto", "imagenet", "small", "small_s2")
+
+
 def _stem(stem: str, image_size: int) -> str:
     if stem == "auto":
         return "imagenet" if image_size >= 64 else "small"
-    if stem not in ("imagenet", "small"):
-        raise ValueError(f"model.params.stem must be auto, imagenet or small, not {stem!r}")
+    if stem not in STEMS:
+        raise ValueError(f"model.params.stem must be one of {', '.join(STEMS)}, not {stem!r}")
     return stem
 
 
 def _adapt_stem(net, stem: str, in_channels: int, width: int) -> None:
-    if stem == "small":
-        net.conv1 = nn.Conv2d(in_channels, width, kernel_size=3, stride=1, padding=1, bias=False)
+    """``small``: 3x3 stride-1 conv, no max-pool (CIFAR convention). ``small_s2``: the same conv at
+    stride 2, a quarter of the small stem's compute, for CPU-scale runs on 28-32 px images."""
+    if stem in ("small", "small_s2"):
+        stride = 1 if stem == "small" else 2
+        net.conv1 = nn.Conv2d(in_channels, width, kernel_size=3, stride=stride, padding=1, bias=False)
         net.maxpool = nn.Identity()
     elif in_channels != 3:
         net.conv1 = nn.Conv2d(in_channels, width, kernel_size=7, stride=2, padding=3, bias=False)

@@ -35,9 +35,29 @@ class IncrementalHead(nn.Module):
         return self.fc(features)
 
 
-class IncrementalNet(nn.Module):
-    def __init__(self, backbone: nn.Module, feature_dim: int):
+class InputNormalize(nn.Module):
+    """uint8 images in, normalised floats out, on the model's device.
+
+    Data pipelines hand the model uint8 batches: a quarter of the bytes to collate, pin and copy,
+    and one batched conversion instead of two per-sample transforms. Float input is taken as
+    already normalised and passes through, so float pipelines keep working."""
+
+    def __init__(self, mean, std):
         super().__init__()
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype != torch.uint8:
+            return x
+        return (x.float().div_(255.0) - self.mean) / self.std
+
+
+class IncrementalNet(nn.Module):
+    def __init__(self, backbone: nn.Module, feature_dim: int, normalize: dict | None = None):
+        super().__init__()
+        norm = normalize or {"mean": [0.0], "std": [1.0]}
+        self.normalize = InputNormalize(norm["mean"], norm["std"])
         self.backbone = backbone
         self.feature_dim = feature_dim
         self.head = IncrementalHead(feature_dim)
@@ -47,7 +67,7 @@ class IncrementalNet(nn.Module):
         return self.head.num_classes
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.flatten(self.backbone(x), 1)
+        return torch.flatten(self.backbone(self.normalize(x)), 1)
 
     def forward(self, x: torch.Tensor, return_features: bool = False):
         feats = self.features(x)
@@ -59,4 +79,4 @@ def build_model(cfg: dict, in_channels: int, image_size: int) -> IncrementalNet:
     from .backbones import build_backbone
 
     backbone, dim = build_backbone(cfg["model"]["backbone"], in_channels, image_size, cfg["model"].get("params", {}))
-    return IncrementalNet(backbone, dim)
+    return IncrementalNet(backbone, dim, cfg["dataset"].get("transforms", {}).get("normalize"))

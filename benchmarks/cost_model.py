@@ -1,0 +1,473 @@
+"""Cost model of the paper grid: per-image costs measured on this machine's CPU, scaled to a GPU.
+
+1. Measure, on the CPU, seconds per image of: a ResNet-18 training step and inference at 32 px
+   (small stem), 64 px and 224 px (ImageNet stem); a CompressAI ``FactorizedPrior(N, M)`` codec
+   training step, its analysis and synthesis transforms, and the entropy coder's ``compress``
+   and ``decompress`` at 32 and 64 px; reading plus augmentation per storage format. Other
+   resolutions: ResNet with the small stem (below 64 px) scales the 32 px cost by pixels, with the
+   ImageNet stem interpolates log-log in pixels between 64 and 224 px; the codec's networks
+   extrapolate log-log from 32 and 64 px, its coder linearly in pixels from 64 px.
+2. Count the images each job of the grid pushes through each of those operations (epochs,
+   replay buffer sized by the byte budget, teacher forwards, codec passes, evaluation after each
+   task) from the job's resolved config. The counts are a model of each method's loop, written
+   out in ``job_work`` below; they are estimates, not a trace.
+3. Convert CPU seconds to GPU seconds with one throughput ratio taken from public numbers (an
+   assumption: no GPU was available for calibration, see ``GPU`` below).
+
+Writes OUT.json / OUT.md and a runtimes file for the workflow: ``{dataset}/{method}: minutes``
+(the slowest budget and seed of that pair, times ``--safety``, rounded up) plus ``default:``.
+
+    python benchmarks/cost_model.py --grid config/paper.yaml --out results/benchmarks/cost_model_paper \\
+        --runtimes config/runtimes_paper.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# The GPU the estimate is for. Public number: timm's benchmark of ResNet-50 training with AMP and
+# channels_last on one A100 runs at about 2,600 img/s at 224 px (huggingface/pytorch-image-models
+# issue #1491). ResNet-18 needs 1.82 GFLOPs per 224 px image against ResNet-50's 4.11
+# (torchvision's model table), hence 2,600 * 4.11 / 1.82 ~ 5,900 img/s. Dividing that by the
+# measured CPU rate gives the GPU/CPU ratio applied to every operation: an ASSUMPTION, optimistic
+# for small images (a GPU is data-loading bound at 28-32 px) and for the entropy coder (rANS runs
+# on the CPU in CompressAI), which the safety factor and the CPU-bound floor below absorb.
+GPU = {"name": "NVIDIA A100", "resnet18_224_train_img_per_s": 2600 * 4.11 / 1.82,
+       "source": "ResNet-50 AMP+channels_last 2,600 img/s on one A100 (timm issue #1491), scaled by FLOPs "
+                 "4.11/1.82 to ResNet-18"}
+
+# Used when config/paper.yaml is not there yet: the grid the paper reports (ImageNet-100 at three
+# budgets, CORe50, MedMNIST flags, three seeds, every method). Budgets for CORe50/MedMNIST and the
+# epochs are assumptions; a real grid file's experiment configs replace them.
+ASSUMED_GRID = {
+    "grid": [
+        {"dataset": "imagenet100", "budgets": ["100MB", "280MB", "500MB"], "seeds": [0, 1, 2], "overrides": {"train.epochs": 90}},
+        {"dataset": "core50", "budgets": ["100MB"], "seeds": [0, 1, 2], "overrides": {"train.epochs": 30}},
+        *[{"dataset": "medmnist", "flag": f, "budgets": ["5MB"], "seeds": [0, 1, 2],
+           "overrides": {"train.epochs": 50, "dataset.params.flag": f}}
+          for f in ("bloodmnist", "organamnist", "pathmnist")],
+    ],
+    "methods": ["finetune", "joint", "er", "icarl", "bic", "wa", "lwf", "ewc", "derpp", "gen_replay",
+                "jpeg_replay", "braincl"],
+}
+
+# Bits per pixel of a BrainCL cue: ASSUMED (bmshj2018-factorized at lambda = 0.01 codes natural
+# images at roughly 0.3-0.6 bpp; CompressAI's published rate-distortion curves). The codec timed
+# here is untrained and codes noise, so its byte count says nothing about trained cues.
+CUE_BPP = 0.5
+
+# Data set sizes (training and test images, classes) where the data cannot be read here. MedMNIST
+# from medmnist.INFO (train/test counts), ImageNet-100 ~1,300 train and 50 val images per class,
+# CORe50 NC: 8 training sessions x ~300 frames per object, 3 test sessions.
+DATA_SIZES = {
+    "imagenet100": {"train": 130_000, "test": 5_000, "classes": 100, "channels": 3},
+    "core50": {"train": 50 * 8 * 300, "test": 50 * 3 * 300, "classes": 50, "channels": 3},
+    "bloodmnist": {"train": 11_959, "test": 3_421, "classes": 8, "channels": 3},
+    "organamnist": {"train": 34_561, "test": 17_778, "classes": 11, "channels": 1},
+    "pathmnist": {"train": 89_996, "test": 7_180, "classes": 9, "channels": 3},
+    "tissuemnist": {"train": 165_466, "test": 47_280, "classes": 8, "channels": 1},
+    "mnist5k": {"train": 4_000, "test": 1_000, "classes": 10, "channels": 1},
+}
+
+
+# ---------------------------------------------------------------------------------- measurement
+def _per_image(fn, batch: int, reps: int) -> float:
+    """Best of ``reps`` timings: on a shared machine the fastest run is the least disturbed one."""
+    fn()  # warm-up
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times) / batch
+
+
+def measure_resnet(size: int, batch: int, reps: int) -> dict:
+    from braincl.models.backbones import build_backbone
+
+    backbone, dim = build_backbone("resnet18", 3, size, {"stem": "auto"})
+    model = nn.Sequential(backbone, nn.Linear(dim, 100))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x, y = torch.randn(batch, 3, size, size), torch.randint(0, 100, (batch,))
+
+    def train():
+        model.train()
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    @torch.inference_mode()
+    def infer():
+        model.eval()
+        model(x)
+
+    return {"train": _per_image(train, batch, reps), "infer": _per_image(infer, batch, reps)}
+
+
+def measure_codec(size: int, N: int, M: int, batch: int, reps: int) -> dict:
+    from compressai.models import FactorizedPrior
+
+    codec = FactorizedPrior(N, M)
+    opt = torch.optim.Adam(codec.parameters(), lr=1e-4)
+    x = torch.rand(batch, 3, size, size)
+
+    def train():
+        codec.train()
+        out = codec(x)
+        bpp = sum(-torch.log2(lk).sum() for lk in out["likelihoods"].values()) / (batch * size * size)
+        loss = 0.01 * 255**2 * nn.functional.mse_loss(out["x_hat"], x) + bpp
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    train()
+    codec.eval()
+    codec.update(force=True)
+    cost = {"codec_train": _per_image(train, batch, reps)}
+    codec.eval()
+    codec.update(force=True)
+    with torch.inference_mode():
+        y = codec.g_a(x)
+        eb = codec.entropy_bottleneck
+        strings = eb.compress(y)
+        # The transforms run on the GPU on a GPU node; the rANS coder stays on the CPU. Timing the
+        # coder by itself (not as a difference of two noisy timings) keeps it stable.
+        cost["analysis"] = _per_image(lambda: codec.g_a(x), batch, reps)
+        cost["synthesis"] = _per_image(lambda: codec.g_s(y), batch, reps)
+        cost["compress"] = _per_image(lambda: eb.compress(y), batch, reps)
+        cost["decompress"] = _per_image(lambda: eb.decompress(strings, y.shape[-2:]), batch, reps)
+    return cost
+
+
+def measure_loading(reps: int) -> dict:
+    """Seconds per training image of reading and augmenting, on one core, by storage format:
+    ImageNet JPEG (a 500x375 file, decoded, RandomResizedCrop 224, flip, normalise), CORe50 PNG
+    (128 px, RandomCrop with padding, flip) and MedMNIST (uint8 arrays in memory at 224 px)."""
+    import io
+
+    from PIL import Image
+    from torchvision.io import decode_image
+
+    from braincl.data.transforms import build_transform
+
+    norm = {"mean": [0.5] * 3, "std": [0.5] * 3}
+    rng = np.random.default_rng(0)
+    # A smooth image with noise compresses like a photograph, unlike pure noise.
+    base = np.kron(rng.integers(0, 256, (24, 32, 3)), np.ones((16, 16, 1)))[:375, :500]
+    photo = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+    files = {}
+    for name, arr, fmt in (("jpeg", photo, "JPEG"), ("png", photo[:128, :128], "PNG")):
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, format=fmt, quality=90)
+        files[name] = torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8)
+    tf = {
+        "jpeg": build_transform([{"name": "RandomResizedCrop", "size": 224, "antialias": True},
+                                 {"name": "RandomHorizontalFlip"}], norm),
+        "png": build_transform([{"name": "RandomCrop", "size": 128, "padding": 16}, {"name": "RandomHorizontalFlip"}], norm),
+        "memory": build_transform([], norm),
+    }
+    mem = torch.as_tensor(photo[:224, :224]).permute(2, 0, 1).contiguous()
+    work = {"jpeg": lambda: tf["jpeg"](decode_image(files["jpeg"])),
+            "png": lambda: tf["png"](decode_image(files["png"])),
+            "memory": lambda: tf["memory"](mem)}
+    n = 20
+    return {k: _per_image(lambda fn=fn: [fn() for _ in range(n)], n, reps) for k, fn in work.items()}
+
+
+# Storage format of each data set's training images (what a loader worker decodes per image).
+LOAD_FORMAT = {"imagenet100": "jpeg", "core50": "png"}
+
+
+def measure_all(quick: bool) -> dict:
+    reps = 2 if quick else 3
+    out = {"resnet18": {}, "codec": {}, "loading": measure_loading(2 * reps)}
+    print("loading: " + ", ".join(f"{k} {1000 * v:.2f} ms/img" for k, v in out["loading"].items()), flush=True)
+    for size, batch in ((32, 32), (64, 16), (224, 4)):
+        out["resnet18"][size] = measure_resnet(size, batch, reps)
+        print(f"resnet18 {size}px: " + ", ".join(f"{k} {1000 * v:.2f} ms/img" for k, v in out["resnet18"][size].items()), flush=True)
+    for size in (32, 64):
+        out["codec"][size] = measure_codec(size, 128, 192, 8, reps)
+        print(f"codec N=128 M=192 {size}px: " + ", ".join(f"{k} {1000 * v:.2f} ms/img"
+                                                         for k, v in out["codec"][size].items()), flush=True)
+    return out
+
+
+def net_cost(costs: dict, size: int, stem: str, op: str) -> float:
+    """Seconds per image of ResNet-18 ``op`` at ``size`` px with the given stem (auto as in backbones)."""
+    if stem == "auto":
+        stem = "imagenet" if size >= 64 else "small"
+    if stem == "small":  # measured at 32 px; no downsampling stem, so cost follows pixels
+        return costs["resnet18"][32][op] * (size / 32) ** 2
+    return at_size({s: c for s, c in costs["resnet18"].items() if s >= 64}, size, op)
+
+
+def coder_cost(costs: dict, size: int, op: str) -> float:
+    """rANS coding time grows with the number of latent symbols, i.e. linearly in pixels: scale
+    the 64 px measurement (a slope fitted between two small timings would be mostly noise)."""
+    return costs["codec"][64][op] * (size / 64) ** 2
+
+
+def at_size(table: dict, size: int, key: str) -> float:
+    """Log-log interpolation (extrapolation beyond the ends) of ``table[s][key]`` in pixels."""
+    sizes = sorted(int(s) for s in table)
+    xs = np.log([s * s for s in sizes])
+    ys = np.log([table[s][key] for s in sizes])
+    x = math.log(size * size)
+    i = int(np.clip(np.searchsorted(xs, x) - 1, 0, len(xs) - 2))
+    slope = (ys[i + 1] - ys[i]) / (xs[i + 1] - xs[i])
+    return float(math.exp(ys[i] + slope * (x - xs[i])))
+
+
+# ---------------------------------------------------------------------------------- grid
+def load_jobs(grid_path: Path | None) -> tuple[list[dict], str]:
+    """Every (dataset, method, budget, seed) with its resolved config."""
+    from braincl import config
+
+    if grid_path is not None and grid_path.is_file():
+        shown = grid_path.resolve().relative_to(ROOT) if grid_path.resolve().is_relative_to(ROOT) else grid_path
+        spec, source = yaml.safe_load(grid_path.read_text()), str(shown)
+    else:
+        spec, source = ASSUMED_GRID, "assumed grid (config/paper.yaml absent)"
+    jobs = []
+    for entry in spec["grid"]:
+        methods = entry.get("methods", spec.get("methods"))
+        for method in methods:
+            for budget in entry.get("budgets", [None]):
+                overrides = {"dataset.name": entry["dataset"], **entry.get("overrides", {}), **entry.get("set", {}),
+                             "method.name": method}
+                if budget is not None:
+                    overrides["memory.budget"] = budget
+                exp = entry.get("experiment")
+                cfg = config.load(ROOT / exp if exp else None, [f"{k}={v}" for k, v in overrides.items()])
+                for seed in entry.get("seeds", [0]):
+                    jobs.append({"dataset": entry["dataset"], "protocol": entry.get("protocol", "cil"),
+                                 "method": method, "budget": budget, "seed": seed, "cfg": cfg})
+    return jobs, source
+
+
+def data_size(cfg: dict) -> tuple[str, dict, int]:
+    name = cfg["dataset"]["name"]
+    params = cfg["dataset"].get("params") or {}
+    key = params.get("flag", name) if name == "medmnist" else name
+    if key not in DATA_SIZES:
+        raise SystemExit(f"cost_model: no image counts for data set {key!r}; add it to DATA_SIZES in {__file__}")
+    size = int(params.get("resolution") or params.get("size") or 32)
+    return key, DATA_SIZES[key], size
+
+
+def job_work(cfg: dict) -> dict:
+    """Images through each operation over the whole job: {op: images}. ``op`` is train, infer,
+    codec_train, compress or decompress (each also counted for the codec's analysis or synthesis
+    transform). Model of each method's loop, task by task."""
+    _, sizes, res = data_size(cfg)
+    method, p = cfg["method"]["name"], cfg["method"].get("params") or {}
+    sc = cfg["scenario"]
+    classes = sizes["classes"]
+    first, inc = int(sc.get("initial_classes") or 2), int(sc.get("increment") or 2)
+    tasks = 1 + math.ceil((classes - first) / inc)
+    per_class_train, per_class_test = sizes["train"] / classes, sizes["test"] / classes
+    epochs = int(cfg["train"]["epochs"])
+    budget = cfg["memory"].get("budget")
+    from braincl.units import parse_bytes
+
+    budget_b = parse_bytes(budget) if budget is not None else 0
+    img_bytes = sizes["channels"] * res * res
+    w = {"train": 0.0, "infer": 0.0, "codec_train": 0.0, "compress": 0.0, "decompress": 0.0,
+         "from_disk": 0.0}  # from_disk: training images read from files (not an operation; buffers are in memory)
+    seen_classes, seen_train = 0, 0.0
+    for t in range(tasks):
+        new_classes = first if t == 0 else min(inc, classes - seen_classes)
+        n = new_classes * per_class_train
+        past = seen_train
+        seen_classes += new_classes
+        seen_train += n
+        buffer = min(budget_b / img_bytes, past) if t > 0 else 0.0
+        if method in ("finetune", "ewc", "lwf"):
+            w["train"] += epochs * n
+            w["from_disk"] += epochs * n
+            if method == "lwf" and t > 0:
+                w["infer"] += epochs * n            # teacher forward
+            if method == "ewc":
+                w["train"] += n                     # Fisher: one forward/backward pass
+        elif method == "joint":
+            w["train"] += epochs * seen_train
+            w["from_disk"] += epochs * seen_train
+        elif method in ("er", "icarl", "wa", "bic", "jpeg_replay"):
+            if method == "jpeg_replay":
+                buffer = min(10 * budget_b / img_bytes, past) if t > 0 else 0.0  # ~10x JPEG ratio
+            w["train"] += epochs * (n + buffer)
+            w["from_disk"] += epochs * n
+            if method in ("icarl", "wa", "bic") and t > 0:
+                w["infer"] += epochs * (n + buffer)  # teacher forward for distillation
+            if method == "icarl":
+                w["infer"] += n                     # herding features
+        elif method == "derpp":
+            w["train"] += epochs * n * 2            # one replay batch per step, two replay terms share it
+            w["from_disk"] += epochs * n
+        elif method == "gen_replay":
+            vae_epochs = int(p.get("vae_epochs", 10))
+            w["codec_train"] += vae_epochs * (n + (past and n))  # VAE ~ codec cost per image
+            w["train"] += epochs * 2 * n
+            w["from_disk"] += epochs * n + vae_epochs * n
+        elif method == "braincl":
+            codec_epochs = int(p.get("codec_epochs", 10))
+            w["codec_train"] += codec_epochs * n
+            w["from_disk"] += (codec_epochs + int(p.get("wake_epochs", 10))) * n
+            w["infer"] += n                         # selection features (closest to mean)
+            cue_bytes = res * res * CUE_BPP / 8
+            cues = min(budget_b / cue_bytes, seen_train)
+            w["compress"] += min(budget_b / cue_bytes, n)
+            w["infer"] += int(p.get("wake_epochs", 10)) * n  # frozen backbone: forward only
+            if p.get("sleep", True):
+                w["decompress"] += cues             # decoded once per phase (cache_recall)
+                w["train"] += int(p.get("sleep_epochs", 60)) * cues
+        else:
+            w["train"] += epochs * (n + buffer)     # unknown method: replay-like
+            w["from_disk"] += epochs * n
+        w["infer"] += seen_classes * per_class_test  # evaluation on every seen task
+    return w
+
+
+def estimate(jobs: list[dict], costs: dict, ratio: float) -> list[dict]:
+    rows = []
+    for job in jobs:
+        cfg = job["cfg"]
+        key, _, res = data_size(cfg)
+        stem = (cfg["model"].get("params") or {}).get("stem", "auto")
+        work = job_work(cfg)
+        from_disk = work.pop("from_disk")
+        work["analysis"], work["synthesis"] = work["compress"], work["decompress"]
+        cpu_s = {op: n * (net_cost(costs, res, stem, op) if op in ("train", "infer")
+                          else coder_cost(costs, res, op) if op in ("compress", "decompress")
+                          else at_size(costs["codec"], res, op)) for op, n in work.items()}
+        # A GPU cannot outrun its loader: images are decoded (files) or just augmented (in-memory
+        # buffers, recalled cues) by train.num_workers CPU workers at this CPU's per-core speed (an
+        # assumption for the node); the job takes the longer of network time and loading time.
+        workers = max(1, int(cfg["train"].get("num_workers") or 1))
+        loaded = work["train"] + work["codec_train"] + work["infer"]
+        load_s = (from_disk * costs["loading"][LOAD_FORMAT.get(cfg["dataset"]["name"], "memory")]
+                  + max(0.0, loaded - from_disk) * costs["loading"]["memory"]) / workers
+        net_s = sum(v / ratio for op, v in cpu_s.items() if op not in ("compress", "decompress"))
+        gpu_train = max(net_s, load_s)
+        # The entropy coder runs on the CPU even on a GPU node: compress/decompress are not scaled.
+        gpu_s = gpu_train + cpu_s["compress"] + cpu_s["decompress"]
+        rows.append({"dataset": job["dataset"], "data": key, "protocol": job["protocol"], "method": job["method"],
+                     "budget": job["budget"], "seed": job["seed"], "resolution": res,
+                     "images": {**{k: round(v) for k, v in work.items()}, "read_from_disk": round(from_disk)},
+                     "cpu_hours": round(sum(cpu_s.values()) / 3600, 2), "gpu_hours": round(gpu_s / 3600, 3),
+                     "loader_bound": load_s > net_s})
+    return rows
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--grid", type=Path, default=ROOT / "config" / "paper.yaml")
+    ap.add_argument("--out", type=Path, help="write OUT.json and OUT.md")
+    ap.add_argument("--runtimes", type=Path, help="write {dataset}/{method}: minutes here")
+    ap.add_argument("--safety", type=float, default=1.5)
+    ap.add_argument("--min-minutes", type=int, default=30, help="floor of every SLURM runtime (start-up, data checks)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--quick", action="store_true", help="fewer timing repetitions")
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    costs = measure_all(args.quick)
+    ratio = GPU["resnet18_224_train_img_per_s"] * costs["resnet18"][224]["train"]
+    jobs, source = load_jobs(args.grid)
+    rows = estimate(jobs, costs, ratio)
+    total_gpu = sum(r["gpu_hours"] for r in rows)
+    runtimes = {}
+    for r in rows:
+        key = f"{r['dataset']}/{r['method']}"  # every MedMNIST flag shares the slowest one's runtime
+        minutes = math.ceil(max(args.min_minutes, r["gpu_hours"] * 60 * args.safety))
+        runtimes[key] = max(runtimes.get(key, 0), minutes)
+    runtimes["default"] = max(runtimes.values()) if runtimes else args.min_minutes
+    result = {
+        "benchmark": "cost_model_paper",
+        "command": "python benchmarks/cost_model.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "grid_source": source,
+        "measured_on": f"CPU ({platform.machine()}), {args.threads} torch thread(s), shared with other processes; "
+                       "no GPU was available. Per-image costs are indicative.",
+        "per_image_cpu_ms": {net: {str(s): {k: round(1000 * v, 3) for k, v in c.items()} for s, c in tab.items()}
+                             for net, tab in costs.items() if net != "loading"},
+        "loading_cpu_ms_per_image": {k: round(1000 * v, 3) for k, v in costs["loading"].items()},
+        "cue_bpp_assumed": CUE_BPP,
+        "gpu": {**GPU, "gpu_over_cpu_ratio": round(ratio, 1), "assumption": True},
+        "safety_factor": args.safety,
+        "jobs": len(rows),
+        "total_gpu_hours": round(total_gpu, 1),
+        "total_cpu_hours_this_machine": round(sum(r["cpu_hours"] for r in rows), 1),
+        "rows": rows,
+        "runtimes_minutes": runtimes,
+    }
+    print(f"{len(rows)} jobs from {source}: {total_gpu:.1f} GPU-hours on the assumed {GPU['name']} "
+          f"(GPU/CPU ratio {ratio:.0f}); {result['total_cpu_hours_this_machine']:.0f} CPU-hours here")
+    if args.out:
+        write(result, args.out)
+    if args.runtimes:
+        args.runtimes.parent.mkdir(parents=True, exist_ok=True)
+        header = (f"# SLURM runtime per job in minutes, keyed {{dataset}}/{{method}}: the slowest budget and seed, x{args.safety},\n"
+                  f"# rounded up, at least {args.min_minutes}. Written by: {result['command']}\n"
+                  f"# Estimated from per-image costs measured on a CPU and an ASSUMED GPU/CPU ratio; see "
+                  f"results/benchmarks/cost_model_paper.md.\n")
+        args.runtimes.write_text(header + yaml.safe_dump(runtimes, sort_keys=True))
+    return result
+
+
+def write(result: dict, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    by_pair: dict[tuple, list] = {}
+    for r in result["rows"]:
+        by_pair.setdefault((r["dataset"], r["data"], r["protocol"], r["method"]), []).append(r)
+    lines = [
+        "# Cost model of the paper grid", "",
+        f"Command: `{result['command']}`", "",
+        f"Grid: {result['grid_source']}. Per-image costs measured on: {result['measured_on']}", "",
+        f"GPU: {result['gpu']['name']}; {result['gpu']['source']}. GPU/CPU throughput ratio "
+        f"{result['gpu']['gpu_over_cpu_ratio']} (ASSUMED, not calibrated on a GPU), applied to every "
+        "network operation (the codec's analysis and synthesis transforms included); CompressAI's rANS "
+        "coding (`compress`/`decompress` below: the entropy bottleneck's coder alone, scaled linearly in "
+        "pixels from 64 px) stays at CPU speed.", "",
+        f"**{result['jobs']} jobs, {result['total_gpu_hours']} GPU-hours in total** "
+        f"({result['total_cpu_hours_this_machine']} CPU-hours at this machine's speed).", "",
+        "Assumptions beyond the GPU ratio: image counts per data set (`DATA_SIZES`), BrainCL cues at "
+        f"{result['cue_bpp_assumed']} bpp, JPEG replay at 10x compression, distillation teachers cost one "
+        "forward per training image, the loader (train.num_workers workers at this CPU's per-core speed, "
+        "loading cost per format below) bounds each training step from below, protocols that shrink the training set (long-tail) are costed at "
+        "full size. Each method's image counts are in `job_work` and in the JSON rows.", "",
+        "## Per-image CPU cost (ms)", "", "| network | px | operation | ms |", "|---|---:|---|---:|",
+        *[f"| {net} | {s} | {k} | {v} |" for net, tab in result["per_image_cpu_ms"].items()
+          for s, c in tab.items() for k, v in c.items()], "",
+        "Loading and augmentation, CPU ms per image on one core: "
+        + ", ".join(f"{k} {v}" for k, v in result["loading_cpu_ms_per_image"].items()) + ".", "",
+        "## GPU-hours per dataset and method (all budgets and seeds)", "",
+        "| data | protocol | method | jobs | GPU-hours (sum) | slowest job (h) | SLURM runtime of `dataset/method` (min) |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for (d, data, proto, m), rs in sorted(by_pair.items()):
+        key = f"{d}/{m}"
+        lines.append(f"| {data} | {proto} | {m}{' (loader-bound)' if any(r['loader_bound'] for r in rs) else ''} | "
+                     f"{len(rs)} | {sum(r['gpu_hours'] for r in rs):.2f} | "
+                     f"{max(r['gpu_hours'] for r in rs):.3f} | {result['runtimes_minutes'].get(key, '')} |")
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
