@@ -34,23 +34,24 @@ from braincl.registry import METHODS
 
 class ConvVAE(nn.Module):
     """A VAE whose encoder/decoder are the codec's g_a/g_s layouts. Works on [0, 1] images padded
-    to a multiple of 16; the decoder outputs logits (Bernoulli likelihood per pixel)."""
+    to a multiple of 2**depth; the decoder outputs logits (Bernoulli likelihood per pixel)."""
 
-    def __init__(self, channels: int, image_size: tuple[int, int], N: int, M: int):
+    def __init__(self, channels: int, image_size: tuple[int, int], N: int, M: int, depth: int = 4):
         super().__init__()
-        from braincl.codec import DOWNSAMPLING, analysis_net, synthesis_net
+        from braincl.codec import analysis_net, synthesis_net
 
         self.image_size = tuple(image_size)
-        self.latent_shape = (M, *(math.ceil(s / DOWNSAMPLING) for s in image_size))
-        self.encoder = analysis_net(channels, N, 2 * M)
-        self.decoder = synthesis_net(M, N, channels)
+        self.downsampling = 2**depth
+        self.latent_shape = (M, *(math.ceil(s / self.downsampling) for s in image_size))
+        self.encoder = analysis_net(channels, N, 2 * M, depth)
+        self.decoder = synthesis_net(M, N, channels, depth)
 
     def loss(self, images: torch.Tensor, kl_weight: float) -> torch.Tensor:
         """Negative ELBO per image: Bernoulli reconstruction (summed over pixels) + KL to N(0, I)."""
         from braincl.codec import pad_to_multiple, to_unit
 
         x = to_unit(images)
-        mu, logvar = self.encoder(pad_to_multiple(x)).chunk(2, dim=1)
+        mu, logvar = self.encoder(pad_to_multiple(x, self.downsampling)).chunk(2, dim=1)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         h, w = self.image_size
         logits = self.decoder(z)[..., :h, :w]
@@ -73,7 +74,7 @@ class GenerativeReplay(Learner):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         C, H, W = self.ctx.image_shape
-        self.generator = ConvVAE(C, (H, W), self.params["N"], self.params["M"])
+        self.generator = ConvVAE(C, (H, W), self.params["N"], self.params["M"], self.params["depth"])
         self.history: list[dict] = []
 
     def generator_nbytes(self) -> int:
