@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from braincl.distill import TeacherMixin, kd_loss
+from braincl.distill import TeacherMixin, old_new_balanced_loss
 from braincl.memory.budget import module_nbytes
 from braincl.methods.er import ReplayLearner
 from braincl.registry import METHODS
@@ -60,13 +60,8 @@ class BiC(TeacherMixin, ReplayLearner):
 
     # ------------------------------------------------------------------ stage one
     def loss(self, x, y):
-        logits = self.model(x)
-        ce = F.cross_entropy(logits, y)
-        if self.teacher is None:
-            return ce
-        old = self.num_old_classes
-        share = old / logits.shape[1]
-        return (1 - share) * ce + share * kd_loss(logits[:, :old], self.teacher_logits(x), self.params["temperature"])
+        teacher = self.teacher_logits(x) if self.teacher is not None else None
+        return old_new_balanced_loss(self.model(x), y, teacher, self.params["temperature"])
 
     def split_validation(self, task):
         """(stage-one datasets, validation dataset): ``v`` held-out samples per seen class."""

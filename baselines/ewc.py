@@ -6,6 +6,11 @@ one) and per-sample gradients. The running Fisher is ``F~_t = gamma * F~_{t-1} +
 penalty while learning task t+1 is ``lambda/2 * sum_i F~_t,i (theta_i - theta*_t,i)^2``. Output
 rows added to the head after the anchor have no Fisher yet and are free.
 
+Stability: with SGD at learning rate ``lr`` the quadratic penalty of a weight is stable only while
+``lr * lambda * F~_i`` stays below 2; a few weights with a huge Fisher otherwise blow training up
+(seen on MNIST at lambda 100). ``max_stiffness`` caps ``lr * lambda * F~_i`` (default 1, null: no
+cap), which leaves every other weight's penalty unchanged.
+
 Memory: the running Fisher and the anchor weights (float32), kind ``other``. No exemplars."""
 
 from __future__ import annotations
@@ -94,6 +99,10 @@ class OnlineEWC(Learner):
             if old is not None:  # the head grew: old rows decay, new rows start from zero
                 f[: old.shape[0]] += gamma * old
             self.fisher[name] = f
+        if self.params["max_stiffness"] is not None:
+            cap = self.params["max_stiffness"] / (self.params["lambda"] * self.ctx.cfg["train"]["optimizer"]["lr"])
+            for f in self.fisher.values():
+                f.clamp_(max=cap)
         self.anchor = {n: p.detach().clone() for n, p in self.model.named_parameters()}
 
     def memory(self):

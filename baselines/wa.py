@@ -9,9 +9,8 @@ mean norms match. The bias rows are scaled with them so that each new logit is s
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from braincl.distill import TeacherMixin, kd_loss
+from braincl.distill import TeacherMixin, old_new_balanced_loss
 from braincl.methods.er import ReplayLearner
 from braincl.registry import METHODS
 
@@ -33,13 +32,8 @@ class WeightAligning(TeacherMixin, ReplayLearner):
         self.gammas: list[float] = []
 
     def loss(self, x, y):
-        logits = self.model(x)
-        ce = F.cross_entropy(logits, y)
-        if self.teacher is None:
-            return ce
-        old = self.num_old_classes
-        share = old / logits.shape[1]
-        return (1 - share) * ce + share * kd_loss(logits[:, :old], self.teacher_logits(x), self.params["temperature"])
+        teacher = self.teacher_logits(x) if self.teacher is not None else None
+        return old_new_balanced_loss(self.model(x), y, teacher, self.params["temperature"])
 
     @torch.no_grad()
     def clip_head(self):

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         record = run_experiment(cfg, args.out, resume=not args.no_resume, keep_checkpoint=args.keep_checkpoint)
-    except (ConfigError, DataError, BudgetExceeded) as err:
+    except (ConfigError, DataError, BudgetExceeded, FloatingPointError) as err:
         return _fail(str(err))
     s = record["summary"]
     print(f"{cfg['method']['name']} on {cfg['dataset']['name']}: average accuracy {100 * s['avg_acc_sample']:.2f}%, "

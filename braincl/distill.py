@@ -60,6 +60,18 @@ def logit_matching_loss(student_logits: torch.Tensor, stored_logits: torch.Tenso
     return (diff * mask).sum() / mask.sum().clamp_min(1.0)
 
 
+def old_new_balanced_loss(logits: torch.Tensor, targets: torch.Tensor, teacher_logits: torch.Tensor | None,
+                          temperature: float = 2.0) -> torch.Tensor:
+    """``(1 - l) * CE + l * KD`` with ``l = n_old / n_seen`` (BiC, Wu et al. 2019, Eq. 4; reused by WA,
+    Zhao et al. 2020). Plain cross-entropy on the first task, when there is no teacher."""
+    ce = F.cross_entropy(logits, targets)
+    if teacher_logits is None:
+        return ce
+    old = teacher_logits.shape[1]
+    share = old / logits.shape[1]
+    return (1 - share) * ce + share * kd_loss(logits[:, :old], teacher_logits, temperature)
+
+
 class TeacherMixin:
     """Keeps the frozen copy of the previous model for distillation and reports it under the
     ``teacher`` memory kind (charged only when ``memory.charge_teacher`` is true).

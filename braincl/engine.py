@@ -6,6 +6,7 @@ else is shared so that methods differ only in what the paper says they differ in
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Callable, Iterable
 
 import torch
@@ -210,7 +211,13 @@ class Engine:
                 seen += len(batch[0])
                 bar.update(1)
             if losses:
-                bar.set_postfix(epoch=epoch + 1, loss=f"{losses[-1].item():.3f}")
+                last = losses[-1].item()  # one sync per epoch, not per step
+                if not math.isfinite(last):
+                    bar.close()
+                    raise FloatingPointError(
+                        f"{desc}: training diverged (loss {last}) in epoch {epoch + 1}; lower train.optimizer.lr "
+                        "or the method's regularisation weight")
+                bar.set_postfix(epoch=epoch + 1, loss=f"{last:.3f}")
         bar.close()
         self.steps_done += total
         mean_loss = torch.stack(losses).float().mean().item() if losses else float("nan")

@@ -52,7 +52,7 @@ def _expand_grid():
                     key = (label, entry["protocol"], method, str(budget), str(seed))
                     if key in jobs:
                         raise ValueError(f"config grid: {'/'.join(key)} appears twice; give grid entries distinct labels")
-                    jobs[key] = {"experiment": str(experiment), "sets": sets}
+                    jobs[key] = {"experiment": str(experiment), "sets": sets, "dataset": entry["dataset"]}
     return jobs
 
 
@@ -82,8 +82,11 @@ RUNTIMES = _runtimes()
 
 
 def train_runtime(wc):
-    """Minutes for SLURM: from the cost model's table when given, else the configured default."""
-    return int(RUNTIMES.get(f"{wc.dataset}/{wc.method}", RUNTIMES.get("default", config["resources"]["train"]["runtime"])))
+    """Minutes for SLURM: from the cost model's table (keyed by label or data set, then method) when
+    given, else the configured default."""
+    fallback = RUNTIMES.get("default", config["resources"]["train"]["runtime"])
+    loader = job_for(wc)["dataset"]
+    return int(RUNTIMES.get(f"{wc.dataset}/{wc.method}", RUNTIMES.get(f"{loader}/{wc.method}", fallback)))
 
 
 wildcard_constraints:
