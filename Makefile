@@ -5,7 +5,7 @@ CORES ?= 2
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.braincl-installed
 
-.PHONY: run test figures report dry-run paper-dry-run install
+.PHONY: run rerun test figures report dry-run paper-dry-run install
 
 install: $(STAMP)
 
@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml
 ## The main job: the default grid (MNIST 5k, every method, 2 budgets, 3 seeds), tables, figures, report.
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) all
+
+## The same, retraining every run even where a cached metrics.json exists.
+rerun: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) all --forcerun train
 
 ## The test suite (CI runs exactly this).
 test: $(STAMP)

@@ -135,8 +135,8 @@ def main(argv=None) -> dict:
         "torch": torch.__version__,
         "results": results,
         "channels_last_gradient_rel_error": grad_err,
-        "not_measured": {"amp": "CUDA only (torch.autocast float16 + GradScaler); no GPU in this session",
-                         "cudnn_benchmark": "CUDA only; no GPU in this session",
+        "not_measured": {"amp": "CUDA only (torch.autocast float16 + GradScaler); no GPU on the benchmark machine",
+                         "cudnn_benchmark": "CUDA only; no GPU on the benchmark machine",
                          "pin_memory": "no-op without CUDA"},
     }
     if args.out:
