@@ -48,10 +48,6 @@ def resnet18(in_channels: int, image_size: int, stem: str = "auto", pretrained: 
     return net, 512
 
 
-class SlimResNet:
-    """Placeholder replaced below; defined at module level so that models pickle for checkpoints."""
-
-
 def _slim_resnet_class():
     from torchvision.models.resnet import BasicBlock, ResNet
 
@@ -82,21 +78,20 @@ def _slim_resnet_class():
     return _SlimResNet
 
 
-def __getattr__(name):  # lazily build the class so that importing this module stays torchvision-free
+def __getattr__(name):
+    """``SlimResNet`` is built on first use, so that importing this module (config validation,
+    ``braincl list``) does not import torchvision. Pickle finds it here when a checkpoint loads."""
     if name == "SlimResNet":
         cls = _slim_resnet_class()
         globals()["SlimResNet"] = cls
         return cls
-    raise AttributeError(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @BACKBONES.register("resnet18_slim")
 def resnet18_slim(in_channels: int, image_size: int, stem: str = "auto", width: int = 16):
     """ResNet-18 (torchvision's BasicBlock, [2, 2, 2, 2]) with base width ``width`` instead of 64."""
-    cls = globals()["SlimResNet"]
-    if not isinstance(cls, type) or not issubclass(cls, nn.Module):
-        cls = _slim_resnet_class()
-        globals()["SlimResNet"] = cls
+    cls = globals().get("SlimResNet") or __getattr__("SlimResNet")
     net = cls(width)
     _adapt_stem(net, _stem(stem, image_size), in_channels, width)
     return net, width * 8
