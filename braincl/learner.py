@@ -76,6 +76,19 @@ class Learner:
     def eval_mode(self) -> None:
         self.model.eval()
 
+    def selection_features(self, images: torch.Tensor):
+        """Penultimate features (numpy) of stored-form uint8 images, in eval mode: what exemplar and
+        cue selection (herding, class mean) and iCaRL's class means are computed on."""
+        import numpy as np
+
+        from .data.base import ImageDataset
+
+        self.eval_mode()
+        data = ImageDataset(lambda i: images[i], np.zeros(len(images)), self.ctx.eval_transform)
+        _, _, feats = self.engine.predict(lambda x: (x.new_zeros(len(x), 1), self.features(x)),
+                                          self.engine.eval_loader(data))
+        return feats.numpy()
+
     # ------------------------------------------------------------------ memory
     def memory(self) -> MemoryBreakdown:
         return self.budget.breakdown()

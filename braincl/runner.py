@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -43,29 +44,33 @@ def build_data(cfg: dict):
     return builder(cfg["dataset"].get("root"), dict(cfg["dataset"].get("params") or {}))
 
 
-def run_experiment(cfg: dict, out_dir: str | Path, *, resume: bool = True, keep_checkpoint: bool = False,
-                   log=print) -> dict:
+@dataclass
+class PreparedRun:
+    """Everything a run is built from, before its first task."""
+
+    learner: object
+    scenario: object
+    splits: object
+    protocols: list
+    engine: object
+    budget_bytes: int | None
+
+
+def prepare_run(cfg: dict, splits=None) -> PreparedRun:
+    """Seed, build the data (or take ``splits``), protocols, scenario, transforms, budget, model,
+    engine and learner, and let the learner refuse an impossible budget. Data and protocols come
+    first, so that a missing data set fails before anything else is built."""
     import torch
 
     from .data.transforms import build_transform
     from .engine import Engine, resolve_device
-    from .evaluate import evaluate_seen_tasks, square
     from .learner import RunContext
     from .memory import Budget
-    from .metrics import summarize
     from .models.net import build_model
     from .protocols import build_protocols
-    from .record import SCHEMA_VERSION, environment, validate_record, write_json
     from .registry import METHODS
     from .scenario import Scenario
-    from .seeding import derive_seed, seed_everything
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out_dir / CHECKPOINT
-    fingerprint = config_fingerprint(cfg)
-    t_start = time.perf_counter()
-    started = _now()
+    from .seeding import seed_everything
 
     if cfg["train"].get("threads"):
         torch.set_num_threads(int(cfg["train"]["threads"]))
@@ -75,8 +80,7 @@ def run_experiment(cfg: dict, out_dir: str | Path, *, resume: bool = True, keep_
     seed = int(cfg["seed"])
     seed_everything(seed)
 
-    # Data and protocols first: a missing data set must fail before any training.
-    splits = build_data(cfg)
+    splits = splits if splits is not None else build_data(cfg)
     protocols = build_protocols(cfg)
     held_out = sorted({c for p in protocols for c in p.exclude_classes(splits)})
     try:
@@ -96,9 +100,31 @@ def run_experiment(cfg: dict, out_dir: str | Path, *, resume: bool = True, keep_
     ctx = RunContext(cfg=cfg, seed=seed, num_tasks=scenario.num_tasks, num_classes=scenario.num_classes,
                      image_shape=image_shape, train_transform=train_tf, eval_transform=eval_tf,
                      dataset_name=cfg["dataset"]["name"])
-    method_cls = METHODS.get(cfg["method"]["name"])
-    learner = method_cls(model, engine, budget, cfg["method"].get("params") or {}, ctx)
+    learner = METHODS.get(cfg["method"]["name"])(model, engine, budget, cfg["method"].get("params") or {}, ctx)
     learner.setup()
+    return PreparedRun(learner, scenario, splits, protocols, engine, budget_bytes)
+
+
+def run_experiment(cfg: dict, out_dir: str | Path, *, resume: bool = True, keep_checkpoint: bool = False,
+                   log=print) -> dict:
+    import torch
+
+    from .evaluate import evaluate_seen_tasks, square
+    from .metrics import summarize
+    from .record import SCHEMA_VERSION, environment, validate_record, write_json
+    from .seeding import derive_seed, seed_everything
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out_dir / CHECKPOINT
+    fingerprint = config_fingerprint(cfg)
+    t_start = time.perf_counter()
+    started = _now()
+
+    run = prepare_run(cfg)
+    learner, scenario, splits, protocols = run.learner, run.scenario, run.splits, run.protocols
+    engine, budget_bytes, seed = run.engine, run.budget_bytes, int(cfg["seed"])
+    device, budget, ctx = engine.device, learner.budget, learner.ctx
 
     state = {"rows": {}, "per_class": [], "counts": [], "memory": [], "timings": [], "protocol_tasks": [],
              "attention": [], "next_task": 0, "resumed_from_task": None}

@@ -31,6 +31,20 @@ def tiny_overrides(method: str = "finetune", budget: str | None = "60KB", **extr
     return [f"{k}={v}" for k, v in items.items()]
 
 
+_SPLITS = {}  # data set builds are slow on a shared CPU; sources are read-only, so tests share them
+
+
+def build_learner(cfg):
+    """The runner's own set-up (``prepare_run``), stopped before the first task, so tests can drive
+    a learner's phases themselves. Returns (learner, scenario)."""
+    from braincl.runner import build_data, prepare_run
+
+    key = repr(cfg["dataset"])
+    _SPLITS[key] = _SPLITS.get(key) or build_data(cfg)
+    run = prepare_run(cfg, splits=_SPLITS[key])
+    return run.learner, run.scenario
+
+
 @pytest.fixture
 def tiny_cfg():
     """Build a resolved, validated tiny config: tiny_cfg("er", budget="60KB", **{"train.epochs": 2})."""

@@ -14,40 +14,7 @@ import torch.nn.functional as F
 from braincl.memory import BudgetExceeded
 from braincl.memory.budget import module_nbytes
 from braincl.memory.selection import herding, random_selection
-
-
-_SPLITS = {}  # data set builds are slow on a shared CPU; the sources are read-only, so share them
-
-
-def make_learner(cfg):
-    """Build a learner and its scenario exactly as the runner does (without training)."""
-    from braincl.data.transforms import build_transform
-    from braincl.engine import Engine, resolve_device
-    from braincl.learner import RunContext
-    from braincl.memory import Budget
-    from braincl.models.net import build_model
-    from braincl.registry import METHODS
-    from braincl.runner import build_data
-    from braincl.scenario import Scenario
-    from braincl.seeding import seed_everything
-    from braincl.units import parse_bytes
-
-    torch.set_num_threads(1)
-    seed_everything(cfg["seed"])
-    key = repr(cfg["dataset"])
-    splits = _SPLITS[key] = _SPLITS.get(key) or build_data(cfg)
-    scenario = Scenario.from_config(splits, cfg["scenario"])
-    tcfg = cfg["dataset"]["transforms"]
-    shape = (splits.train.channels, *splits.train.size)
-    ctx = RunContext(cfg=cfg, seed=cfg["seed"], num_tasks=scenario.num_tasks, num_classes=scenario.num_classes,
-                     image_shape=shape, train_transform=build_transform(tcfg["train"], tcfg["normalize"]),
-                     eval_transform=build_transform(tcfg["eval"], tcfg["normalize"]), dataset_name="mnist5k")
-    budget = None if cfg["memory"]["budget"] is None else parse_bytes(cfg["memory"]["budget"])
-    learner = METHODS.get(cfg["method"]["name"])(
-        build_model(cfg, shape[0], shape[1]), Engine(cfg["train"], resolve_device("cpu")),
-        Budget(budget, bool(cfg["memory"]["charge_teacher"])), cfg["method"]["params"], ctx)
-    learner.setup()
-    return learner, scenario
+from conftest import build_learner as make_learner  # the runner's own set-up, without training
 
 
 def first_batch(learner, task, n=16):

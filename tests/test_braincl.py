@@ -8,39 +8,11 @@ import torch
 from braincl.memory import BudgetExceeded
 from braincl.memory.cues import CueCorrupted
 from braincl.record import validate_record
+from conftest import build_learner  # re-exported for test_gen_replay
 
-# A codec small enough for 2 tiny tasks: about 10.5 KB per completion network at fp16.
+# A codec small enough for 2 tiny tasks (2 stages from the mnist5k defaults, N=M=8).
 SMALL = {"method.params.N": 8, "method.params.M": 8, "method.params.codec_steps": 6,
          "method.params.wake_epochs": 1, "method.params.sleep_epochs": 1}
-
-
-def build_learner(cfg):
-    """The runner's set-up, stopped before training, so tests can drive the phases themselves."""
-    from braincl.data.transforms import build_transform
-    from braincl.engine import Engine
-    from braincl.learner import RunContext
-    from braincl.memory import Budget
-    from braincl.models.net import build_model
-    from braincl.registry import METHODS
-    from braincl.runner import build_data
-    from braincl.scenario import Scenario
-    from braincl.seeding import seed_everything
-    from braincl.units import parse_bytes
-
-    torch.set_num_threads(1)
-    seed_everything(0)
-    splits = build_data(cfg)
-    scenario = Scenario.from_config(splits, cfg["scenario"])
-    tf = cfg["dataset"]["transforms"]
-    shape = (splits.train.channels, *splits.train.size)
-    ctx = RunContext(cfg=cfg, seed=0, num_tasks=scenario.num_tasks, num_classes=scenario.num_classes,
-                     image_shape=shape, train_transform=build_transform(tf["train"], tf["normalize"]),
-                     eval_transform=build_transform(tf["eval"], tf["normalize"]), dataset_name="mnist5k")
-    budget = Budget(parse_bytes(cfg["memory"]["budget"]))
-    learner = METHODS.get(cfg["method"]["name"])(build_model(cfg, shape[0], shape[1]), Engine(cfg["train"], torch.device("cpu")),
-                                                 budget, cfg["method"]["params"], ctx)
-    learner.setup()
-    return learner, scenario
 
 
 def backbone_state(learner):

@@ -191,12 +191,6 @@ class BrainCL(Learner):
         with frozen(model.backbone):
             return self.engine.fit(model, loader, params=model.head.parameters(), train_mode=model.eval, **kwargs)
 
-    def selection_features(self, images: torch.Tensor) -> np.ndarray:
-        loader = self.engine.eval_loader(ImageDataset(lambda i: images[i], np.zeros(len(images)), self.ctx.eval_transform))
-        self.eval_mode()
-        _, _, feats = self.engine.predict(lambda x: (x.new_zeros(len(x), 1), self.features(x)), loader)
-        return feats.numpy()
-
     def transfer_to_long_term(self, task, wm: CueStore) -> int:
         """Sleep's first step: order each new class's cues by the selection strategy, move them to
         long-term memory, then evict down to what the budget holds. Returns cues per class kept."""

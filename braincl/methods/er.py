@@ -46,17 +46,6 @@ class ReplayLearner(Learner):
     def quota(self) -> int:
         return per_class_quota(self.budget.total - self.reserved_bytes(), len(self.seen_classes), self.exemplar_bytes())
 
-    def selection_features(self, images: torch.Tensor) -> np.ndarray:
-        from torch.utils.data import TensorDataset
-
-        engine = self.engine
-        self.eval_mode()
-        tf = self.ctx.eval_transform
-        data = [tf(img) for img in images]
-        loader = engine.eval_loader(TensorDataset(torch.stack(data), torch.zeros(len(data), dtype=torch.long)))
-        _, _, feats = engine.predict(lambda x: (x.new_zeros(len(x), 1), self.features(x)), loader)
-        return feats.numpy()
-
     def update_buffer(self, task, strategy: str = "random", extras_fn=None) -> None:
         m = self.quota()
         self.buffer.reduce_per_class(m)
