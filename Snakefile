@@ -1,6 +1,7 @@
 # braincl-bench workflow: data sets x methods x budgets x seeds -> metrics.json -> tables, figures, report.
 #
 #   snakemake --cores 8 all                       every run, the tables, the figures, the HTML report
+#   snakemake --cores 8 full                      the other baselines at the same settings, then the tables
 #   snakemake --cores 1 figures                   tables and figures from the metrics.json files present; never trains
 #   snakemake all --profile profiles/slurm --configfile config/paper.yaml   the paper grid on a SLURM cluster
 #
@@ -13,6 +14,7 @@ configfile: "config/config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/reference.smk"
 
 
 rule all:
@@ -20,3 +22,14 @@ rule all:
     input:
         RUN_FILES,
         ANALYSIS_FILES,
+
+
+# The methods outside the default grid (config `targets.full`), then every table and figure again
+# from all records present.
+rule full:
+    localrule: True
+    input:
+        RUN_FILES,
+        lambda wc: target_runs("full"),
+    shell:
+        "{ANALYSIS_CMD}"

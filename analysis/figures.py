@@ -4,6 +4,7 @@ carries that reason for the command line."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,8 @@ from .load import Results, main_keys
 from .outputs import UPPER_BOUNDS
 from .render import budget_label
 
+WIDE_PANEL = (6.8, 3.2)       # inches: one wide panel with the legend beside it
+SPECTRUM_FLOOR = 1e-7         # normalised eigenvalues below this are float noise
 ATTENTION_METHODS = 3        # braincl and two baselines
 ATTENTION_MAX_TASKS = 6      # columns of maps; tasks are sampled evenly beyond this
 
@@ -71,14 +74,16 @@ def accuracy_curves(res: Results, weighting: str = "sample"):
 
 
 def accuracy_vs_budget(res: Results, weighting: str = "sample"):
+    from .variants import CURVE_METHODS, crossing_summary, curve_stats
+
     df = _cil(res.runs, res)
-    df = df[df["budget_bytes"].notna()]
+    df = df[df["budget_bytes"].notna() & df["method"].isin(CURVE_METHODS)]
     if df.empty:
         return style.placeholder("no class-incremental runs with a memory budget"), "no runs with a budget"
     col = f"avg_acc_{weighting}"
     pal = style.palette(df["method"])
     datasets = sorted(df["dataset"].unique())
-    fig, axes = style.subplots(len(datasets))
+    fig, axes = style.subplots(len(datasets), ncols=1, size=WIDE_PANEL)
     for ax, dataset in zip(axes, datasets):
         sub = df[df["dataset"] == dataset]
         for method in style.method_order(sub["method"]):
@@ -86,29 +91,140 @@ def accuracy_vs_budget(res: Results, weighting: str = "sample"):
             ax.errorbar(g.index.astype(float), g["mean"] * 100, yerr=g["std"].fillna(0) * 100, marker="o", ms=3,
                         capsize=2, color=pal[method], label=method)
         ax.set_xscale("log")
-        ax.set(title=dataset, xlabel="memory budget (bytes, log scale)",
-               ylabel=f"average accuracy (%, {weighting}-weighted)", ylim=(0, 100))
+        sentences, _ = crossing_summary(curve_stats(res, weighting), dataset)
+        # where the curves cross, or that BrainCL never leads
+        title = "\n".join(textwrap.fill(s.split(": ", 1)[1], 90) for s in sentences[:3])
+        ax.set(title=f"{dataset}, {sub['budget_bytes'].nunique()} budgets\n{title}",
+               xlabel="memory budget (bytes, log scale)", ylabel=f"average accuracy (%, {weighting}-weighted)",
+               ylim=(0, 100))
     _legend(fig, axes)
     return fig, None
 
 
+SPECTRA_METHODS = ("braincl", "er", "ewc", "finetune")
+
+
 def feature_spectra(res: Results):
+    """One panel per data set: the final feature spectra of EWC, finetune, ER and BrainCL (the
+    budgeted ones at each budget, dashed at the smaller), each labelled with its effective rank."""
+    from .tables import spectra_stats
+
     df = _cil(res.spectra, res)
+    df = df[df["method"].isin(SPECTRA_METHODS)]
     if df.empty:
         return style.placeholder("no run recorded analysis.feature_spectrum"), "no feature spectra"
+    ranks = spectra_stats(res)
+    pal = style.palette(df["method"])
+    datasets = sorted(df["dataset"].unique())
+    fig, axes = style.subplots(len(datasets), ncols=1, size=WIDE_PANEL)
+    for ax, dataset in zip(axes, datasets):
+        sub = df[df["dataset"] == dataset]
+        for method in style.method_order(sub["method"]):
+            m = sub[sub["method"] == method]
+            budgets = sorted(m["budget_bytes"].dropna().unique())
+            for budget in (budgets or [None]):
+                g = _in_panel(m, dataset, budget).groupby("index")["eigenvalue"].mean()
+                g = g[g > 0]  # exact zeros (rank deficiency) have no place on a log axis
+                r = _in_panel(ranks[ranks["method"] == method], dataset, budget)["effective_rank"]
+                spread = f" ± {r.std(ddof=1):.1f}" if len(r) > 1 else ""
+                where = "" if budget is None else f" @ {budget_label(budget)}"
+                ls = "--" if budget is not None and budget != budgets[-1] else "-"
+                ax.plot(g.index, g.values, color=pal[method], ls=ls,
+                        label=f"{method}{where}: eff. rank {r.mean():.1f}{spread} (n={len(r)})")
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=max(ax.get_ylim()[0], SPECTRUM_FLOOR))  # below: numerical noise of a rank-deficient covariance
+        ax.set(title=f"Feature spectra after the last task: {dataset}", xlabel="eigenvalue index (descending)",
+               ylabel="normalised eigenvalue\n(fraction of variance)")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)  # outside: never covers the axes
+    return fig, None
+
+
+def accuracy_vs_flops(res: Results, weighting: str = "sample"):
+    """Final accuracy against training FLOPs, one point per method and budget (mean over seeds, error
+    bars = std); a hollow marker joined by a thin line adds the encoding FLOPs (codec, generator)."""
+    df = _cil(res.runs, res)
+    df = df[df["training_flops"].notna() & (df["training_flops"] > 0)]
+    if df.empty:
+        note = "no record has a compute section (schema v3)"
+        return style.placeholder(note), note
+    col = f"last_acc_{weighting}"
+    pal = style.palette(df["method"])
+    datasets = sorted(df["dataset"].unique())
+    fig, axes = style.subplots(len(datasets), ncols=1, size=WIDE_PANEL)
+    markers = "osD^v<>"
+    for ax, dataset in zip(axes, datasets):
+        sub = df[df["dataset"] == dataset]
+        budgets = sorted(sub["budget_bytes"].dropna().unique())
+        for method in style.method_order(sub["method"]):
+            g = sub[sub["method"] == method].assign(total=lambda d: d["training_flops"] + d["encoding_flops"].fillna(0))
+            for budget, gb in g.groupby(g["budget_bytes"].astype("Float64").fillna(-1)):
+                x, y, tot = gb["training_flops"], gb[col] * 100, gb["total"]
+                mk = "*" if budget < 0 else markers[budgets.index(budget) % len(markers)]
+                ax.errorbar(x.mean(), y.mean(), xerr=x.std(ddof=1) if len(x) > 1 else 0,
+                            yerr=y.std(ddof=1) if len(y) > 1 else 0, marker=mk, ms=4, capsize=2, color=pal[method],
+                            label=method, ls="none")
+                if tot.mean() > x.mean():
+                    ax.plot([x.mean(), tot.mean()], [y.mean(), y.mean()], color=pal[method], lw=0.6)
+                    ax.plot(tot.mean(), y.mean(), marker=mk, ms=4, mfc="none", color=pal[method])
+        ax.set_xscale("log")
+        shapes = ", ".join(f"{markers[i % len(markers)]} {budget_label(b)}" for i, b in enumerate(budgets))
+        ax.set(title=f"{dataset}: last accuracy vs training compute\nmarkers: {shapes}, * no budget; hollow: "
+                     "+ encoding (codec/generator)",
+               xlabel="training FLOPs per run (log scale)", ylabel=f"last accuracy (%, {weighting}-weighted)",
+               ylim=(0, 100))
+        handles, labels = ax.get_legend_handles_labels()
+        keep = dict(zip(labels, handles))
+        ax.legend(keep.values(), keep.keys(), loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    return fig, None
+
+
+def robustness_severity(res: Results):
+    """Accuracy under covariate shift against severity (0 = clean), mean over corruptions, per budget."""
+    cs = res.covariate_shift[res.covariate_shift["variant"] == ""]
+    if cs.empty:
+        note = "no run has protocols.covariate_shift results"
+        return style.placeholder(note), note
+    per_run = cs.groupby(["dataset", "method", "budget_bytes", "seed", "severity"], dropna=False)["accuracy"].mean()
+    per_run = per_run.reset_index()
+    pal = style.palette(per_run["method"])
+    panels = _panels(per_run)
+    fig, axes = style.subplots(len(panels))
+    for ax, (dataset, budget) in zip(axes, panels):
+        sub = _in_panel(per_run, dataset, budget)
+        for method in style.method_order(sub["method"]):
+            g = sub[sub["method"] == method].groupby("severity")["accuracy"].agg(["mean", "std"])
+            ax.errorbar(g.index, g["mean"] * 100, yerr=g["std"].fillna(0) * 100, marker="o", ms=3, capsize=2,
+                        color=pal[method], label=method)
+        ax.set(title=f"{dataset}, {budget_label(budget)}", xlabel="corruption severity (0 = clean)",
+               ylabel="accuracy, mean over corruptions (%)", ylim=(0, 100))
+    _legend(fig, axes)
+    return fig, None
+
+
+def robustness_longtail(res: Results, weighting: str = "sample"):
+    """Average accuracy against the long-tail imbalance ratio rho (rho = 1: the balanced plain runs)."""
+    lt = res.runs[res.runs["long_tail"] & (res.runs["variant"] == "") & res.runs["rho"].notna()]
+    if lt.empty:
+        note = "no long-tailed runs"
+        return style.placeholder(note), note
+    col = f"avg_acc_{weighting}"
+    plain = _cil(res.runs, res)
+    plain = plain[plain["method"].isin(lt["method"].unique())].assign(rho=1.0)
+    plain = plain.merge(lt[["dataset", "budget_bytes"]].drop_duplicates(), on=["dataset", "budget_bytes"])
+    df = pd.concat([plain, lt], ignore_index=True)
     pal = style.palette(df["method"])
     panels = _panels(df)
     fig, axes = style.subplots(len(panels))
     for ax, (dataset, budget) in zip(axes, panels):
         sub = _in_panel(df, dataset, budget)
         for method in style.method_order(sub["method"]):
-            g = sub[sub["method"] == method].groupby("index")["eigenvalue"].mean()
-            g = g[g > 0]  # exact zeros (rank deficiency) have no place on a log axis
-            ax.plot(g.index, g.values, color=pal[method], label=method)
-        ax.set_yscale("log")
-        ax.set(title=f"{dataset}, {budget_label(budget)}", xlabel="eigenvalue index (descending)",
-               ylabel="normalised eigenvalue (fraction of variance)")
-        ax.xaxis.get_major_locator().set_params(integer=True)
+            g = sub[sub["method"] == method].groupby("rho")[col].agg(["mean", "std"])
+            ax.errorbar(g.index, g["mean"] * 100, yerr=g["std"].fillna(0) * 100, marker="o", ms=3, capsize=2,
+                        color=pal[method], label=method)
+        ax.set_xscale("log")
+        ax.set(title=f"{dataset}, {budget_label(budget)}", xlabel="imbalance ratio ρ (1 = balanced, log scale)",
+               ylabel=f"average accuracy (%, {weighting}-weighted)", ylim=(0, 100))
     _legend(fig, axes)
     return fig, None
 
@@ -129,6 +245,7 @@ def classwise_accuracy(res: Results):
         order = style.method_order(sub["method"])
         sns.boxplot(data=sub, x="method", y="percent", order=order, hue="method", palette=pal, ax=ax,
                     fliersize=0, width=0.6, legend=False)
+        np.random.seed(0)  # seaborn jitters with numpy's global generator: fixed, so the file's bytes are too
         sns.stripplot(data=sub, x="method", y="percent", order=order, color="0.2", size=2, jitter=0.2, ax=ax)
         ax.set(title=f"{dataset}, {budget_label(budget)}", xlabel="method",
                ylabel="per-class accuracy after last task (%)", ylim=(-2, 102))
@@ -237,6 +354,9 @@ def builders(res: Results, benchmarks=None, weighting: str = "sample") -> dict:
         "accuracy_curves": lambda: accuracy_curves(res, weighting),
         "accuracy_vs_budget": lambda: accuracy_vs_budget(res, weighting),
         "feature_spectra": lambda: feature_spectra(res),
+        "accuracy_vs_flops": lambda: accuracy_vs_flops(res, weighting),
+        "robustness_severity": lambda: robustness_severity(res),
+        "robustness_longtail": lambda: robustness_longtail(res, weighting),
         "classwise_accuracy": lambda: classwise_accuracy(res),
         "attention_drift": lambda: attention_drift(res),
         "rate_distortion": lambda: rate_distortion(benchmarks),

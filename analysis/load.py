@@ -1,13 +1,16 @@
 """Read every ``metrics.json`` under a results folder into tidy pandas frames.
 
-A run's identity (data set, protocol, method, budget, seed) comes from the record's own ``run``
-block, never from its path. Each file is validated against the run-record schema (v1 and v2 are
-both accepted: v2 only added optional fields). A bad file is reported by name and skipped, so one
+A run's identity (data set, protocol, method, variant, budget, seed) comes from the record's own
+``run`` and ``config`` blocks, never from its path. ``variant`` names an ablation or control run
+(``config.variant``; "" for a plain run). Each file is validated against the run-record schema (v1,
+v2 and v3 are accepted: each only added optional fields; v3 added ``compute``). A bad file is reported by name and skipped, so one
 broken run never hides the others; ``strict=True`` raises after listing all of them.
 
-Frames (``KEYS`` = dataset, protocol, method, budget_bytes, seed; accuracies are fractions):
-- ``runs``: one row per run: headline summary in both weightings, forgetting, BWT, memory, and
-  ``main`` (True for the plain class-incremental runs the headline tables use);
+Frames (``KEYS`` = dataset, protocol, method, variant, budget_bytes, seed; accuracies are fractions):
+- ``runs``: one row per run: headline summary in both weightings, forgetting, BWT, memory, training
+  compute (NaN for records without ``compute``), the long-tail ratio ``rho``, BrainCL's cue and
+  long-term-memory statistics, and ``main`` (True for the plain class-incremental runs the headline
+  tables use);
 - ``curves``: accuracy A_t after each task t (1-based ``step``), both weightings;
 - ``per_class``: accuracy of each seen class after each task;
 - ``spectra``: normalised eigenvalues of the feature covariance after the last task;
@@ -27,11 +30,13 @@ import pandas as pd
 
 from braincl.record import RecordError, validate_record
 
-KEYS = ["dataset", "protocol", "method", "budget_bytes", "seed"]
+KEYS = ["dataset", "protocol", "method", "variant", "budget_bytes", "seed"]
 SUMMARY = ["avg_acc_sample", "avg_acc_task", "last_acc_sample", "last_acc_task", "forgetting", "bwt"]
 LONG_TAIL_PROTOCOLS = ("longtail", "long_tail")
-# The headline tables and figures use plain class-incremental runs: protocol label "cil" and no
-# protocol that changes what is trained (long-tailed subsets, held-out unknown classes).
+COMPUTE_FIELDS = ("steps", "samples", "backbone_forward", "backbone_backward", "flops", "wall_s")
+# The headline tables and figures use plain class-incremental runs: protocol label "cil", no variant
+# (ablations and controls have their own tables) and no protocol that changes what is trained
+# (long-tailed subsets, held-out unknown classes).
 MAIN_PROTOCOL = "cil"
 
 
@@ -112,6 +117,51 @@ def unknown_rows(block: dict) -> list[dict]:
     return [{"score": str(k), "auroc": _num(v)} for k, v in found.items() if _num(v) is not None]
 
 
+def compute_columns(record: dict) -> dict:
+    """Training and encoding compute of a v3 record (``compute.training`` / ``compute.encoding``);
+    NaN where the record has none, so tables can say n/a."""
+    comp = record.get("compute") or {}
+    out = {}
+    for part in ("training", "encoding"):
+        block = comp.get(part) if isinstance(comp.get(part), dict) else {}
+        for field in COMPUTE_FIELDS:
+            v = _num(block.get(field))
+            out[f"{part}_{field}"] = np.nan if v is None else v
+    return out
+
+
+def braincl_columns(record: dict) -> dict:
+    """Cue size, codec distortion and long-term memory per class from ``method_info.per_task``
+    (BrainCL and its variants; NaN for methods that do not record them). ``ltm_per_class`` is the
+    per-class quota after the last task; JPEG replay's ``exemplars_per_class`` is averaged instead."""
+    info = record.get("method_info") or {}
+    per_task = [t for t in info.get("per_task") or [] if isinstance(t, dict)]
+    def mean_of(values):
+        values = [v for v in map(_num, values) if v is not None]
+        return float(np.mean(values)) if values else np.nan
+    ltm = [t.get("ltm_cues_per_class") for t in per_task if "ltm_cues_per_class" in t]
+    if ltm:
+        ltm_per_class = _num(ltm[-1])
+    elif isinstance(info.get("exemplars_per_class"), dict) and info["exemplars_per_class"]:
+        ltm_per_class = mean_of(info["exemplars_per_class"].values())
+    else:
+        ltm_per_class = None
+    return {"cue_bytes": mean_of(t.get("mean_cue_bytes") for t in per_task),
+            "codec_mse": mean_of((t.get("codec") or {}).get("mse") for t in per_task),
+            "ltm_per_class": np.nan if ltm_per_class is None else ltm_per_class}
+
+
+def long_tail_rho(record: dict):
+    """The imbalance ratio of a long-tailed run, from its resolved config (NaN for other runs)."""
+    params = ((record.get("config") or {}).get("protocols") or {}).get("long_tail")
+    if isinstance(params, dict) and params.get("enabled", True):
+        v = _num(params.get("rho", 10.0))  # braincl/protocols/long_tail.py's default
+        return np.nan if v is None else v
+    block = (record.get("protocols") or {}).get("long_tail") or {}
+    v = _num(block.get("rho", block.get("imbalance_ratio"))) if isinstance(block, dict) else None
+    return np.nan if v is None else v
+
+
 def _read(path: Path) -> dict:
     try:
         record = json.loads(path.read_text())
@@ -126,7 +176,8 @@ def _read(path: Path) -> dict:
 
 def _rows(record: dict) -> dict[str, list[dict]]:
     run, acc, summary = record["run"], record["accuracy"], record["summary"]
-    key = {"dataset": run["dataset"], "protocol": run["protocol"], "method": run["method"],
+    variant = (record.get("config") or {}).get("variant") or run.get("variant") or ""
+    key = {"dataset": run["dataset"], "protocol": run["protocol"], "method": run["method"], "variant": str(variant),
            "budget_bytes": run["budget_bytes"], "seed": run["seed"]}
     final = record["memory"]["final"]
     out = {name: [] for name in ("curves", "per_class", "spectra", "covariate_shift", "unknown", "attention",
@@ -137,7 +188,8 @@ def _rows(record: dict) -> dict[str, list[dict]]:
                     "charged_bytes": final["charged_bytes"], "total_bytes": final["total_bytes"],
                     "teacher_bytes": final["bytes"].get("teacher", 0), "train_s": record["timings"]["total_s"],
                     "long_tail": run["protocol"] in LONG_TAIL_PROTOCOLS or "long_tail" in protocols,
-                    "held_out_classes": "unknown_classes" in protocols}]
+                    "held_out_classes": "unknown_classes" in protocols, "rho": long_tail_rho(record),
+                    **compute_columns(record), **braincl_columns(record)}]
     steps_s, steps_t = summary.get("acc_per_step_sample"), summary.get("acc_per_step_task")
     if steps_s is None or steps_t is None:  # older records: recompute from the matrix
         from braincl.metrics import accuracy_per_step
@@ -167,7 +219,9 @@ def _rows(record: dict) -> dict[str, list[dict]]:
 
 _COLUMNS = {
     "runs": KEYS + ["num_tasks", "schema_version", *SUMMARY, "charged_bytes", "total_bytes", "teacher_bytes",
-                    "train_s", "long_tail", "held_out_classes", "main", "path"],
+                    "train_s", "long_tail", "held_out_classes", "rho",
+                    *[f"{p}_{f}" for p in ("training", "encoding") for f in COMPUTE_FIELDS],
+                    "cue_bytes", "codec_mse", "ltm_per_class", "main", "path"],
     "curves": KEYS + ["step", "acc_sample", "acc_task"],
     "per_class": KEYS + ["after_task", "class", "accuracy"],
     "spectra": KEYS + ["index", "eigenvalue"],
@@ -202,7 +256,8 @@ def load_results(root: str | Path, strict: bool = False) -> Results:
     if strict and errors:
         raise RecordLoadError(f"{len(errors)} bad run record(s) under {root}:\n" + "\n".join(f"- {e}" for e in errors))
     for row in collected["runs"]:
-        row["main"] = row["protocol"] == MAIN_PROTOCOL and not row["long_tail"] and not row["held_out_classes"]
+        row["main"] = (row["protocol"] == MAIN_PROTOCOL and not row["variant"] and not row["long_tail"]
+                       and not row["held_out_classes"])
     frames = {}
     for name, cols in _COLUMNS.items():
         df = pd.DataFrame(collected[name], columns=cols)
@@ -213,4 +268,4 @@ def load_results(root: str | Path, strict: bool = False) -> Results:
 
 def main_keys(res: Results) -> pd.DataFrame:
     """Identities of the plain class-incremental runs, to filter the long frames with a merge."""
-    return res.runs.loc[res.runs["main"], ["dataset", "protocol", "method", "budget_bytes", "seed"]]
+    return res.runs.loc[res.runs["main"], KEYS]

@@ -3,6 +3,7 @@ numbers behind the cells, unformatted, for further analysis)."""
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,12 +79,34 @@ class Table:
         lines += [f"% {n}" for n in self.notes]
         return "\n".join(lines) + "\n"
 
+    def html(self) -> str:
+        esc = html.escape
+        if self.empty:
+            return f"<p><b>{esc(self.name)}</b>: {esc(self.note)}</p>\n"
+        row_names = " / ".join(n for n in self.cells.index.names if n)
+        head = "".join(f"<th>{esc(str(c))}</th>" for c in [row_names, *self.cells.columns])
+        body = []
+        for label, vals in self._rows("\x00{}\x01"):
+            cells = "".join(f"<td>{esc(v).replace(chr(0), '<b>').replace(chr(1), '</b>')}</td>" for v in vals)
+            body.append(f"<tr><th>{esc(label)}</th>{cells}</tr>")
+        notes = "".join(f"<li>{esc(n)}</li>" for n in self.notes)
+        return (f"<table><caption>{esc(self.caption)}</caption>\n<thead><tr>{head}</tr></thead>\n<tbody>\n"
+                + "\n".join(body) + "\n</tbody></table>\n" + (f"<ul>{notes}</ul>\n" if notes else ""))
+
     def write(self, out_dir: str | Path) -> list[Path]:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = [out_dir / f"{self.name}.{ext}" for ext in FORMATS]
-        paths[0].write_text(self.markdown())
-        paths[1].write_text(self.latex())
         numbers = self.numbers if self.numbers is not None and not self.empty else pd.DataFrame({"note": [self.note]})
-        numbers.to_csv(paths[2], index=False)
+        for path, text in zip(paths, (self.markdown(), self.latex(), numbers.to_csv(index=False))):
+            write_text(path, text)
         return paths
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Atomic: a temporary file in the same folder renamed into place, so no reader sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

@@ -40,10 +40,10 @@ def palette(methods) -> dict[str, tuple]:
     return {m: colours[i % len(colours)] for i, m in enumerate((*KNOWN_METHODS, *extra)) if m in set(methods)}
 
 
-def subplots(n: int, ncols: int | None = None, **kw):
+def subplots(n: int, ncols: int | None = None, size: tuple = PANEL_SIZE, **kw):
     ncols = ncols or min(n, 3)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(PANEL_SIZE[0] * ncols, PANEL_SIZE[1] * nrows), squeeze=False,
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False,
                              layout="constrained", **kw)  # constrained: long axis labels never overlap
     for ax in axes.flat[n:]:
         ax.set_visible(False)
@@ -58,11 +58,20 @@ def placeholder(note: str):
     return fig
 
 
+# No dates and no library versions in the files: the same records give the same bytes.
+METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "ModDate": None, "Producer": None,
+                                                "Creator": None}}
+
+
 def save(fig, out_dir: str | Path, name: str) -> list[Path]:
+    """Write PNG and PDF atomically (a temporary file renamed into place)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.{ext}" for ext in FIGURE_FORMATS]
     for p in paths:
-        fig.savefig(p)
+        ext = p.suffix[1:]
+        tmp = p.with_name(f".{p.name}.tmp")
+        fig.savefig(tmp, format=ext, metadata=METADATA.get(ext))
+        tmp.replace(p)
     plt.close(fig)
     return paths

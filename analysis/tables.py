@@ -18,6 +18,7 @@ from braincl.units import parse_bytes
 from .load import MAIN_PROTOCOL, Results, main_keys
 from .outputs import UPPER_BOUNDS
 from .render import Table, budget_label, mean_std_cell
+from .stats import effective_rank, top_k_share
 
 PAPER_NUMBERS = Path(__file__).with_name("paper_numbers.csv")
 WEIGHTING_WORDS = {"sample": "sample-weighted (A_t pools all seen test samples)",
@@ -107,7 +108,42 @@ def main_table(res: Results, weighting: str = "sample", paper: pd.DataFrame | No
 
     cells, bold = grid(st, "header", True, extra=beside_paper)
     numbers = st.drop(columns=["header"]).assign(weighting=weighting)
-    return Table("main", caption, cells, bold, numbers)
+    comp_cells, comp_numbers = compute_cells(runs, cells.index)
+    if comp_cells is not None:
+        cells = pd.concat([cells, comp_cells], axis=1)
+        bold = pd.concat([bold, comp_cells.map(lambda _: False)], axis=1)
+        numbers = pd.concat([numbers, comp_numbers], ignore_index=True)
+    table = Table("main", caption + " " + COMPUTE_WORDS, cells, _as_bool(bold), numbers)
+    return table
+
+
+COMPUTE_WORDS = ("Compute per task, mean over seeds (no std: it barely varies): training GFLOP (every phase "
+                 "but memory encoding; FlopCounterMode on one step x steps), backbone sample-updates (samples "
+                 "back-propagated through the backbone) and encoding GFLOP (BrainCL's codec, a generator); "
+                 "n/a: the record predates the compute section (schema v3).")
+COMPUTE_COLUMNS = (("training_flops", "train GFLOP/task", 1e-9, "{:.2f}"),
+                   ("training_backbone_backward", "backbone updates/task", 1.0, "{:,.0f}"),
+                   ("encoding_flops", "encode GFLOP/task", 1e-9, "{:.2f}"))
+
+
+def compute_cells(runs: pd.DataFrame, index: pd.MultiIndex):
+    """Per-task compute of each (budget, method) row of the main table: cells (n/a where the
+    records have no compute section) and the tidy numbers."""
+    parts, numbers = [], []
+    for column, header, scale, fmt in COMPUTE_COLUMNS:
+        per_task = runs.assign(value=runs[column] / runs["num_tasks"])
+        st = per_task.groupby(["dataset", "budget_bytes", "method"], dropna=False)["value"].agg(
+            mean="mean", n="count").reset_index()
+        numbers.append(st.assign(metric=f"{column}_per_task"))
+        for dataset, sub in st.groupby("dataset"):
+            cells = {(budget_label(b), m): ("n/a" if n == 0 or pd.isna(v) else fmt.format(v * scale))
+                     for b, m, v, n in sub[["budget_bytes", "method", "mean", "n"]].itertuples(index=False)}
+            parts.append(pd.Series(cells, name=f"{dataset} {header}"))
+    if not parts:
+        return None, None
+    cells = pd.concat(parts, axis=1).reindex(index)
+    cells.index = index
+    return cells.fillna("–"), pd.concat(numbers, ignore_index=True)
 
 
 def forgetting_table(res: Results) -> Table:
@@ -131,9 +167,10 @@ def forgetting_table(res: Results) -> Table:
 def unknown_table(res: Results) -> Table:
     caption = ("Unknown-class detection: AUROC (%) of known vs held-out classes with the final model, scored by "
                "maximum softmax probability (MSP) and energy; mean ± std over seeds; best in bold.")
-    if res.unknown.empty:
+    unknown = res.unknown[res.unknown["variant"] == ""]
+    if unknown.empty:
         return _no_data("unknown_auroc", caption, "no run has protocols.unknown_classes with AUROC values")
-    st = stats(res.unknown, ["dataset", "budget_bytes", "method", "score"], "auroc")
+    st = stats(unknown, ["dataset", "budget_bytes", "method", "score"], "auroc")
     st = st.sort_values(["dataset", "score"], key=lambda c: c.map({"msp": 0}).fillna(1) if c.name == "score" else c,
                         kind="stable")  # MSP first, as in the paper
     st["header"] = st["dataset"] + " " + st["score"].str.upper().str.replace("ENERGY", "energy")
@@ -148,17 +185,18 @@ def robustness_table(res: Results, weighting: str = "sample") -> Table:
                "test sets of all seen classes, averaged over corruption types, per severity. Long tail: average and "
                f"last accuracy ({WEIGHTING_WORDS[weighting]}) of runs trained on long-tailed tasks.")
     parts = []
-    cs = res.covariate_shift
+    cs = res.covariate_shift[res.covariate_shift["variant"] == ""]
     if not cs.empty:
         per_run = cs.groupby([*KEYS_NO_SEED, "seed", "severity"], dropna=False)["accuracy"].mean().reset_index()
         st = stats(per_run, ["dataset", "budget_bytes", "method", "severity"], "accuracy")
         st["header"] = st["dataset"] + " " + np.where(st["severity"] == 0, "clean", "shift s" + st["severity"].astype(str))
         parts.append(st.assign(kind="covariate_shift"))
-    lt = res.runs[res.runs["long_tail"]]
+    lt = res.runs[res.runs["long_tail"] & (res.runs["variant"] == "")]
     for metric in (f"avg_acc_{weighting}", f"last_acc_{weighting}"):
         if not lt.empty:
-            st = stats(lt, ["dataset", "budget_bytes", "method"], metric)
-            st["header"] = st["dataset"] + " long-tail " + metric.split("_")[0]
+            st = stats(lt.assign(rho=lt["rho"].fillna(-1)), ["dataset", "budget_bytes", "method", "rho"], metric)
+            rho = ["" if r < 0 else f" ρ={r:g}" for r in st["rho"]]
+            st["header"] = st["dataset"] + " long-tail" + pd.Series(rho, index=st.index) + " " + metric.split("_")[0]
             parts.append(st.assign(kind="long_tail", metric=metric))
     if not parts:
         return _no_data("robustness", caption, "no covariate-shift results and no long-tailed runs")
@@ -187,9 +225,43 @@ def classwise_table(res: Results) -> Table:
     return Table("classwise_spread", caption, cells, bold, st.drop(columns=["header"]))
 
 
-KEYS_NO_SEED = ["dataset", "protocol", "method", "budget_bytes"]
+KEYS_NO_SEED = ["dataset", "protocol", "method", "variant", "budget_bytes"]
+
+
+def spectra_stats(res: Results) -> pd.DataFrame:
+    """Effective rank and top-5 variance share of each plain run's final feature spectrum."""
+    sp = res.spectra.merge(main_keys(res), on=list(main_keys(res).columns))
+    rows = []
+    for key, g in sp.groupby(KEYS_NO_SEED + ["seed"], dropna=False, sort=True):
+        ev = g.sort_values("index")["eigenvalue"].tolist()
+        rows.append({**dict(zip(KEYS_NO_SEED + ["seed"], key)), "effective_rank": effective_rank(ev),
+                     "top5_share": top_k_share(ev, 5)})
+    return pd.DataFrame(rows, columns=KEYS_NO_SEED + ["seed", "effective_rank", "top5_share"])
+
+
+def spectra_table(res: Results) -> Table:
+    caption = ("Feature spectra after the last task, plain class-incremental runs: effective rank of the feature "
+               "covariance (exp of the entropy of its normalised eigenvalues, Roy & Vetterli 2007; a collapsed "
+               "feature space has a small one; higher in bold) and the share of variance in the top 5 eigenvalues "
+               "(%), mean ± std over seeds.")
+    per_run = spectra_stats(res)
+    if per_run.empty:
+        return _no_data("feature_spectra", caption, "no run recorded analysis.feature_spectrum")
+    parts = []
+    for metric, label, scale in (("effective_rank", "effective rank", 1.0), ("top5_share", "top-5 share", 100.0)):
+        st = stats(per_run, ["dataset", "budget_bytes", "method"], metric)
+        st["header"] = st["dataset"] + " " + label
+        parts.append((st.assign(metric=metric), scale))
+    cells_list, bold_list = zip(*[grid(st, "header", metric_higher, scale=scale)
+                                  for (st, scale), metric_higher in zip(parts, (True, False))])
+    cells, bold = pd.concat(cells_list, axis=1), pd.concat(bold_list, axis=1)
+    numbers = pd.concat([st for st, _ in parts]).drop(columns=["header"])
+    return Table("feature_spectra", caption, cells, _as_bool(bold), numbers)
 
 
 def all_tables(res: Results, weighting: str = "sample") -> list[Table]:
+    from .variants import ablations_table, controls_table, memory_accuracy_table
+
     return [main_table(res, weighting), forgetting_table(res), unknown_table(res), robustness_table(res, weighting),
-            classwise_table(res)]
+            classwise_table(res), spectra_table(res), ablations_table(res, weighting), controls_table(res, weighting),
+            memory_accuracy_table(res, weighting)]

@@ -8,11 +8,18 @@ Stage two freezes the network and fits only the two parameters of the bias layer
 ``q_k = alpha * o_k + beta`` on the new classes' logits (Eq. 5) on that split, by cross-entropy.
 
 Memory: the buffer (``exemplars``), the current (alpha, beta) (``other``), and the teacher with its
-own bias layer (``teacher``)."""
+own bias layer (``teacher``).
+
+Reference behaviour (FACIL ``src/approach/bic.py``, PyCIL ``models/bic.py``): ``v = ceil(val_fraction
+* exemplars per class)`` held-out samples per class (FACIL), the new classes' ones taken out of
+stage one's training data; stage two runs its own ``bias_epochs`` (FACIL 200, PyCIL 170) of SGD with
+momentum 0.9 and no weight decay on augmented validation batches, with the original code's
+``0.1 * beta^2 / 2`` penalty (as FACIL keeps it)."""
 
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import torch
@@ -44,6 +51,13 @@ class BiC(TeacherMixin, ReplayLearner):
     bias: BiasLayer | None = None
     teacher_bias: BiasLayer | None = None
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.params["bias_epochs"] is None or int(self.params["bias_epochs"]) < 1:
+            raise ValueError(f"method.params.bias_epochs must be a positive integer (FACIL: 200, PyCIL: 170), "
+                             f"not {self.params['bias_epochs']!r}")
+        self.val_sizes: list[int] = []  # stage-two validation samples per task
+
     # ------------------------------------------------------------------ teacher with its correction
     def keep_teacher(self):
         super().keep_teacher()
@@ -65,7 +79,7 @@ class BiC(TeacherMixin, ReplayLearner):
 
     def split_validation(self, task):
         """(stage-one datasets, validation dataset): ``v`` held-out samples per seen class."""
-        v = max(1, int(self.params["val_fraction"] * self.quota()))
+        v = max(1, math.ceil(self.params["val_fraction"] * self.quota()))
         rng = np.random.default_rng(derive_seed(self.ctx.seed, "bic-val", task.index))
         new_val = np.zeros(len(task.train), dtype=bool)
         for cls in task.classes:
@@ -90,16 +104,19 @@ class BiC(TeacherMixin, ReplayLearner):
         x, y = batch[0], batch[1]
         with torch.no_grad():
             logits = self.model(x)
-        return F.cross_entropy(self.bias(logits), y)
+        return F.cross_entropy(self.bias(logits), y) + self.params["beta_l2"] * self.bias.beta.pow(2).sum() / 2
 
     def fit_bias(self, val):
         self.bias = BiasLayer(self.num_old_classes)
-        overrides = {"weight_decay": 0.0}  # decay would pull alpha towards 0, not towards 1
+        # FACIL: SGD, momentum 0.9, no weight decay (decay would pull alpha towards 0, not towards 1)
+        overrides = {"name": "sgd", "momentum": 0.9, "weight_decay": 0.0}
         if self.params["bias_lr"] is not None:
             overrides["lr"] = self.params["bias_lr"]
+        self.val_sizes.append(len(val))
         self.engine.fit(self.bias, self.engine.loader(val, shuffle=True), step=self.bias_step,
                         params=self.bias.parameters(), epochs=self.params["bias_epochs"], optimizer=overrides,
-                        train_mode=self.eval_mode, desc=f"task {self.task_index + 1} (bic stage 2)")
+                        train_mode=self.eval_mode, desc=f"task {self.task_index + 1} (bic stage 2)", phase="bias",
+                        backbone=self.model.backbone)
 
     def train_task(self, task):
         if self.teacher is None:  # first task: plain training, no correction
@@ -122,4 +139,5 @@ class BiC(TeacherMixin, ReplayLearner):
         return out.add("other", module_nbytes(self.bias)) if self.bias is not None else out
 
     def info(self):
-        return {"bias": None if self.bias is None else [self.bias.alpha.item(), self.bias.beta.item()]}
+        return {"bias": None if self.bias is None else [self.bias.alpha.item(), self.bias.beta.item()],
+                "bias_validation_samples": self.val_sizes}

@@ -1,15 +1,20 @@
-"""``derpp``: DER++ (Buzzega et al., 2020): replay with stored logits.
+"""``der`` and ``derpp``: Dark Experience Replay (Buzzega et al., 2020), replay with stored logits.
 
-Loss on each step: cross-entropy on the new batch, plus ``alpha * MSE(logits(x'), z')`` on one
-replay half-batch (``z'``: the logits stored with the exemplar) and ``beta * CE(logits(x''), y'')``
-on the other half, drawn from the engine's replay stream.
+Loss on each step: cross-entropy on the new batch, plus ``alpha * MSE(logits(x'), z')`` on a replay
+minibatch (``z'``: the logits stored with the exemplar); DER++ adds ``beta * CE(logits(x''), y'')``
+on a second, independently drawn replay minibatch (Mammoth ``models/der.py``, ``models/derpp.py``).
+``der`` is DER++ without that term. Each minibatch has ``replay_batch_size`` samples (null:
+``train.batch_size``), and the replay options of ``er`` apply (``braincl/methods/er.py``).
 
-Buffer policy at equal bytes: the class-balanced raw buffer of ``er`` (random selection) instead of
-the paper's reservoir, filled at the end of each task with the logits the trained model gives the
-exemplar then (eval mode, un-augmented image). Those logits cover the classes seen at insertion;
-they are stored as float16, padded with zeros to the scenario's final number of classes, plus an
-int16 count of valid logits, so every exemplar costs a fixed, exactly charged
-``2 * num_classes + 2`` bytes beside its image and label."""
+Stored logits: float16, one per output of the scenario's final head. The outputs that did not
+exist when a sample was stored are zero-padded, and the loss matches every output of the current
+head, as Mammoth (fixed full-width head) and Avalanche do. Each exemplar therefore costs a fixed,
+exactly charged ``2 * num_classes`` bytes beside its image and label.
+
+- ``buffer: reservoir`` (the paper's): reservoir sampling over the stream; a sample's logits are
+  those of the training step that saw it (train mode, as Mammoth stores ``outputs.data``).
+- ``buffer: class_balanced`` (default at equal bytes): filled at the end of each task with the
+  logits the trained model gives the exemplar then (eval mode, un-augmented image)."""
 
 from __future__ import annotations
 
@@ -17,50 +22,62 @@ import torch
 import torch.nn.functional as F
 
 from braincl.distill import logit_matching_loss
-from braincl.methods.er import ReplayLearner
+from braincl.methods.er import OPTIONS, ReplayLearner
 from braincl.registry import METHODS
 
 LOGIT_DTYPE = torch.float16
-COUNT_DTYPE = torch.int16
 
 
 @METHODS.register("derpp")
 class DERpp(ReplayLearner):
+    # both replay terms need their own minibatch beside the current batch
+    supported = {**OPTIONS, "replay": ("step",), "sampler": ("random",)}
+    replay_ce = True  # DER++'s second term
+
     @property
     def extra_bytes_per_exemplar(self) -> int:
-        logit = torch.tensor([], dtype=LOGIT_DTYPE).element_size()
-        count = torch.tensor([], dtype=COUNT_DTYPE).element_size()
-        return logit * self.ctx.num_classes + count
+        return torch.tensor([], dtype=LOGIT_DTYPE).element_size() * self.ctx.num_classes
 
-    def step(self, batch, replay):
-        x, y = batch[0], batch[1]
-        loss = F.cross_entropy(self.model(x), y)
-        if replay is not None:
-            # extras come in sorted key order: logits, n_logits
-            rx, ry, rz, rn = replay
-            out, half = self.model(rx), len(rx) // 2  # the CE half is never empty
-            loss = loss + self.params["alpha"] * logit_matching_loss(out[:half], rz[:half], rn[:half])
-            loss = loss + self.params["beta"] * F.cross_entropy(out[half:], ry[half:])
-        return loss
+    def padded(self, logits: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(len(logits), self.ctx.num_classes, dtype=LOGIT_DTYPE)
+        out[:, : logits.shape[1]] = logits.detach().float().cpu().to(LOGIT_DTYPE)
+        return out
+
+    def step(self, task):
+        def step(batch, replay):
+            x, y = batch[0], batch[1]
+            out = self.model(x)
+            loss = F.cross_entropy(out, y)
+            if replay is not None and len(replay[0]):
+                rx, ry, rz = replay[:3]  # extras in sorted key order: logits
+                rout = self.model(rx)
+                half = len(rx) // 2 if self.replay_ce else len(rx)  # two equal draws for DER++
+                loss = loss + self.params["alpha"] * logit_matching_loss(rout[:half], rz[:half])
+                if self.replay_ce:
+                    loss = loss + self.params["beta"] * F.cross_entropy(rout[half:], ry[half:])
+            if self.option("buffer") == "reservoir":
+                self.observe(task, batch, logits=self.padded(out))
+            return loss
+        return step
 
     def train_task(self, task):
-        replay = None
-        if len(self.buffer):
-            # two independent replay minibatches per step, as in the paper: one for each term
-            replay = self.engine.loader(self.buffer_dataset(), shuffle=True,
-                                        batch_size=2 * self.params["minibatch_size"])
-        self.engine.fit(self.model, self.train_loader(task), step=self.step, replay=replay,
-                        desc=f"task {task.index + 1} (der++)")
+        self.fit_replay(task, self.step(task), desc=f"task {task.index + 1} ({type(self).registered_name})",
+                        draws=2 if self.replay_ce else 1)
 
     @torch.no_grad()
     def logits_extras(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """The model's logits for ``images`` now, padded to the final class count."""
         self.eval_mode()
         x = torch.stack([self.ctx.eval_transform(img) for img in images]).to(self.engine.device)
-        logits = self.model(x).float().cpu() if len(x) else torch.zeros(0, self.model.num_classes)
-        padded = torch.zeros(len(images), self.ctx.num_classes, dtype=LOGIT_DTYPE)
-        padded[:, : logits.shape[1]] = logits.to(LOGIT_DTYPE)
-        return {"logits": padded, "n_logits": torch.full((len(images),), logits.shape[1], dtype=COUNT_DTYPE)}
+        logits = self.model(x) if len(x) else torch.zeros(0, self.model.num_classes)
+        return {"logits": self.padded(logits)}
 
     def end_task(self, task):
         self.update_buffer(task, self.params["selection"], extras_fn=self.logits_extras)
+
+
+@METHODS.register("der")
+class DER(DERpp):
+    """DER: the logit-matching term only (Buzzega et al., 2020, Eq. 4)."""
+
+    replay_ce = False

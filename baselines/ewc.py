@@ -3,13 +3,16 @@
 After task t the diagonal Fisher ``F_t`` is estimated at the trained weights ``theta*_t``, with
 labels drawn from the model's own predictive distribution (the true Fisher, not the empirical
 one) and per-sample gradients. The running Fisher is ``F~_t = gamma * F~_{t-1} + F_t`` and the
-penalty while learning task t+1 is ``lambda/2 * sum_i F~_t,i (theta_i - theta*_t,i)^2``. Output
-rows added to the head after the anchor have no Fisher yet and are free.
+penalty while learning task t+1 is ``lambda * sum_i F~_t,i (theta_i - theta*_t,i)^2``: Mammoth's
+convention (``models/ewc_on.py``: ``loss + e_lambda * penalty`` with ``penalty = sum F (theta -
+theta*)^2``), without the paper's ``1/2``, so that Mammoth's published ``e_lambda`` values apply
+unchanged. Output rows added to the head after the anchor have no Fisher yet and are free.
 
-Stability: with SGD at learning rate ``lr`` the quadratic penalty of a weight is stable only while
-``lr * lambda * F~_i`` stays below 2; a few weights with a huge Fisher otherwise blow training up
-(seen on MNIST at lambda 100). ``max_stiffness`` caps ``lr * lambda * F~_i`` (default 1, null: no
-cap), which leaves every other weight's penalty unchanged.
+Stability: the penalty's curvature on weight ``i`` is ``2 * lambda * F~_i``; with SGD at learning
+rate ``lr`` it is stable only while ``lr * 2 * lambda * F~_i`` stays below 2, and a few weights
+with a huge Fisher otherwise blow training up (seen on MNIST). ``max_stiffness`` caps
+``lr * 2 * lambda * F~_i`` (default 1, null: no cap), which leaves every other weight's penalty
+unchanged.
 
 Memory: the running Fisher and the anchor weights (float32), kind ``other``. No exemplars."""
 
@@ -49,13 +52,13 @@ class OnlineEWC(Learner):
                 f"give at least {need} bytes or use a smaller model")
 
     def penalty(self) -> torch.Tensor:
-        """``1/2 * sum F~ (theta - theta*)^2`` over the anchored entries (without lambda)."""
+        """``sum F~ (theta - theta*)^2`` over the anchored entries (without lambda; Mammoth's form)."""
         total = torch.zeros((), device=next(self.model.parameters()).device)
         for name, p in self.model.named_parameters():
             if name in self.anchor:
                 anchor = self.anchor[name]
                 total = total + (self.fisher[name] * (p[: anchor.shape[0]] - anchor) ** 2).sum()
-        return total / 2
+        return total
 
     def train_task(self, task):
         def step(batch, _):
@@ -100,7 +103,7 @@ class OnlineEWC(Learner):
                 f[: old.shape[0]] += gamma * old
             self.fisher[name] = f
         if self.params["max_stiffness"] is not None:
-            cap = self.params["max_stiffness"] / (self.params["lambda"] * self.ctx.cfg["train"]["optimizer"]["lr"])
+            cap = self.params["max_stiffness"] / (2 * self.params["lambda"] * self.ctx.cfg["train"]["optimizer"]["lr"])
             for f in self.fisher.values():
                 f.clamp_(max=cap)
         self.anchor = {n: p.detach().clone() for n, p in self.model.named_parameters()}

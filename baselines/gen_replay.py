@@ -14,11 +14,17 @@ Per task t > 1, before any training on it:
 Then the classifier trains on the task's data with one replay batch per step (equal weight), and
 the same generator is retrained on the task's images plus the replayed images, so that it keeps
 generating old classes. The whole generator (encoder and decoder: both must be kept to retrain it)
-is charged under ``decoders`` at fp32."""
+is charged under ``decoders`` at fp32.
+
+Size rule: with ``size_by_budget`` the generator is as wide as the budget allows: the largest ``N`` up to
+``N_max`` whose whole VAE (``M`` and ``depth`` fixed) fits in ``memory.budget``, found by bisection
+(bytes grow with ``N``). A larger budget therefore buys a larger generator, as it buys more
+exemplars for the replay baselines."""
 
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import torch
@@ -73,9 +79,29 @@ class ConvVAE(nn.Module):
 class GenerativeReplay(Learner):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        C, H, W = self.ctx.image_shape
-        self.generator = ConvVAE(C, (H, W), self.params["N"], self.params["M"], self.params["depth"])
+        self.width = self.generator_width()
+        self.generator = self.build_generator(self.width)
         self.history: list[dict] = []
+
+    def build_generator(self, N: int) -> ConvVAE:
+        C, H, W = self.ctx.image_shape
+        return ConvVAE(C, (H, W), N, self.params["M"], self.params["depth"])
+
+    def generator_width(self) -> int:
+        """The module docstring's size rule, or ``N`` without ``size_by_budget`` or without a budget."""
+        p = self.params
+        if not p["size_by_budget"] or self.budget.total is None:
+            return int(p["N"])
+        low, high = 1, int(p["N_max"])
+        if module_nbytes(self.build_generator(low)) > self.budget.total:
+            return low  # setup() refuses it with the bytes it needs
+        while low < high:
+            mid = (low + high + 1) // 2
+            if module_nbytes(self.build_generator(mid)) <= self.budget.total:
+                low = mid
+            else:
+                high = mid - 1
+        return low
 
     def generator_nbytes(self) -> int:
         return module_nbytes(self.generator)
@@ -85,7 +111,7 @@ class GenerativeReplay(Learner):
         if self.budget.total is not None and self.budget.total < need:
             raise BudgetExceeded(
                 f"gen_replay: memory.budget={self.budget.total} bytes cannot hold the generator "
-                f"(N={self.params['N']}, M={self.params['M']}: {need} bytes at fp32); give at least {need} bytes "
+                f"(N={self.width}, M={self.params['M']}: {need} bytes at fp32); give at least {need} bytes "
                 "or lower method.params.N / M")
 
     def replay_set(self, task) -> ImageDataset | None:
@@ -107,6 +133,8 @@ class GenerativeReplay(Learner):
         """Retrain the one shared generator on this task's images plus the replayed ones."""
         from tqdm.auto import tqdm
 
+        from braincl.compute import StepFlops
+
         images = task.train.images()
         if replay is not None:
             images = torch.cat([images, torch.stack([replay.reader(i) for i in range(len(replay))])])
@@ -116,14 +144,18 @@ class GenerativeReplay(Learner):
         rng = torch.Generator().manual_seed(self.ctx.seed * 1000 + task.index)
         steps = p["vae_epochs"] * math.ceil(len(images) / p["vae_batch_size"])
         last = float("nan")
+        flops, t0 = StepFlops(self.engine.count_flops), time.perf_counter()
         for _ in tqdm(range(steps), desc=f"task {task.index + 1} generator", disable=not self.engine.progress, leave=False):
             idx = torch.randint(len(images), (p["vae_batch_size"],), generator=rng)
-            loss = gen.loss(images[idx].to(device), p["kl_weight"])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            with flops.first():
+                loss = gen.loss(images[idx].to(device), p["kl_weight"])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
             last = float(loss.detach())
         gen.eval()
+        self.engine.compute.add("generator", steps=steps, samples=steps * p["vae_batch_size"],
+                                flops=flops.flops * steps, wall_s=round(time.perf_counter() - t0, 3))
         return last
 
     def train_task(self, task):
@@ -150,4 +182,7 @@ class GenerativeReplay(Learner):
         return {"generator": "one conv VAE shared by all tasks, retrained on each",
                 "replay_labels": "argmax of the previous solver over the classes seen before the task",
                 "generator_params": sum(p.numel() for p in self.generator.parameters()),
+                "generator_width": self.width,
+                "size_rule": ("widest N <= N_max that fits the budget" if self.params["size_by_budget"]
+                              and self.budget.total is not None else "method.params.N"),
                 "per_task": self.history}

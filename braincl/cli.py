@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 EPILOG = """examples:
   braincl run config/experiments/mnist5k_er.yaml --out results/scratch/er
@@ -32,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--keep-checkpoint", action="store_true", help="keep checkpoint.pt after the run finishes")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    val = sub.add_parser("validate", help="validate a config and print the resolved version")
+    val = sub.add_parser("validate", help="validate a config and print the resolved version",
+                         description="Make every check that run makes before training (it builds the data set, "
+                                     "model and method, and checks the budget), then print the resolved config.")
     val.add_argument("config")
     val.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
@@ -41,11 +44,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _fail(message: str) -> int:
+    if "Original Traceback" in message:  # re-raised from a DataLoader worker: keep the error's own line
+        message = message.strip().splitlines()[-1].split(": ", 1)[-1]
     print(f"braincl: error: {message}", file=sys.stderr)
     return 2
 
 
+def _quiet_known_warnings() -> None:
+    # compressai imports torch_geometric, which calls torch.jit.script at import time; the
+    # deprecation is theirs to act on and says nothing about a run
+    warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _quiet_known_warnings()
     args = _parser().parse_args(argv)
     if args.command is None:
         _parser().print_help()
@@ -64,25 +76,33 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cfg = load(args.config, args.overrides + (["train.progress=false"] if getattr(args, "quiet", False) else []))
-        from .data.transforms import check_transforms
-
-        check_transforms(cfg)
-    except (ConfigError, ValueError) as err:
+    except ConfigError as err:
         return _fail(str(err))
+
+    from .checkpoint import CheckpointError
+    from .data.base import DataError
+    from .memory import BudgetExceeded
+    from .memory.cues import CueCorrupted
+    from .runner import preflight, run_experiment
+
+    refusals = (ConfigError, DataError, BudgetExceeded, FloatingPointError, CheckpointError, CueCorrupted)
     if args.command == "validate":
         import yaml
 
+        try:
+            preflight(cfg)
+        except refusals as err:
+            return _fail(str(err))
         print(yaml.safe_dump(cfg, sort_keys=False), end="")
         return 0
 
-    from .data.base import DataError
-    from .memory import BudgetExceeded
-    from .runner import run_experiment
-
     try:
         record = run_experiment(cfg, args.out, resume=not args.no_resume, keep_checkpoint=args.keep_checkpoint)
-    except (ConfigError, DataError, BudgetExceeded, FloatingPointError) as err:
+    except refusals as err:
         return _fail(str(err))
+    except KeyboardInterrupt:
+        print("braincl: interrupted; rerun the same command to resume from the last finished task", file=sys.stderr)
+        return 130
     s = record["summary"]
     print(f"{cfg['method']['name']} on {cfg['dataset']['name']}: average accuracy {100 * s['avg_acc_sample']:.2f}%, "
           f"last accuracy {100 * s['last_acc_sample']:.2f}%, forgetting {100 * s['forgetting']:.2f} "

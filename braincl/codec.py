@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from dataclasses import dataclass
 
 import torch
@@ -117,12 +118,17 @@ def rate_distortion_loss(out: dict, x: torch.Tensor, lmbda: float) -> dict:
 
 def train_codec(codec: nn.Module, images: torch.Tensor, *, lmbda: float, epochs: int = 1, steps: int | None = None,
                 batch_size: int = 16, lr: float = 1e-4, aux_lr: float = 1e-3, device: torch.device | str = "cpu",
-                progress: bool = True, desc: str = "codec", seed: int = 0) -> dict:
+                progress: bool = True, desc: str = "codec", seed: int = 0, compute=None,
+                count_flops: bool = True) -> dict:
     """Fit the codec on uint8 images (N, C, H, W) and return the last epoch's mean loss, MSE and bpp.
 
     ``steps`` (if given) replaces ``epochs``. The aux optimizer only sees the quantiles, as in
-    CompressAI's example training script; the main optimizer sees everything else."""
+    CompressAI's example training script; the main optimizer sees everything else. ``compute``
+    (a ``braincl.compute.ComputeLog``) gets the loop's steps, samples, FLOPs and wall time under
+    the encoding phase ``codec``."""
     from tqdm.auto import tqdm
+
+    from .compute import StepFlops
 
     if len(images) == 0:
         raise ValueError("train_codec: no images to train on")
@@ -139,27 +145,33 @@ def train_codec(codec: nn.Module, images: torch.Tensor, *, lmbda: float, epochs:
     order = torch.empty(0, dtype=torch.long)
     sums = {"loss": 0.0, "mse": 0.0, "bpp": 0.0}
     counted = 0
+    flops, drawn = StepFlops(count_flops and compute is not None), 0
     bar = tqdm(total=total, desc=desc, disable=not progress or total == 0, leave=False, dynamic_ncols=True)
+    t0 = time.perf_counter()
     for step in range(total):
         if len(order) < batch_size:  # reshuffle once the current permutation runs out
             order = torch.cat([order, torch.randperm(len(data), generator=gen)])
         idx, order = order[:batch_size], order[batch_size:]
         x = data[idx].to(device)
-        out = codec(x)
-        loss = rate_distortion_loss(out, x, lmbda)
-        opt.zero_grad(set_to_none=True)
-        loss["loss"].backward()
-        opt.step()
-        aux = codec.aux_loss()
-        aux_opt.zero_grad(set_to_none=True)
-        aux.backward()
-        aux_opt.step()
+        drawn += len(x)
+        with flops.first():
+            out = codec(x)
+            loss = rate_distortion_loss(out, x, lmbda)
+            opt.zero_grad(set_to_none=True)
+            loss["loss"].backward()
+            opt.step()
+            aux = codec.aux_loss()
+            aux_opt.zero_grad(set_to_none=True)
+            aux.backward()
+            aux_opt.step()
         if step >= total - per_epoch:  # report the last epoch only
             for k in sums:
                 sums[k] += float(loss[k].detach())
             counted += 1
         bar.update(1)
     bar.close()
+    if compute is not None:
+        compute.add("codec", steps=total, samples=drawn, flops=flops.flops * total, wall_s=round(time.perf_counter() - t0, 3))
     codec.eval()
     return {"steps": total, **{k: v / max(counted, 1) for k, v in sums.items()}}
 
@@ -249,11 +261,52 @@ class CompletionNet:
         return torch.cat(out)
 
 
-def freeze(codec: nn.Module, image_size: tuple[int, int], precision: str = "fp32") -> CompletionNet:
-    """Snapshot a trained codec for storage: refresh its CDF tables (``force=True``), round ``g_s``
-    to the storage precision and freeze it, and keep a stripped copy of the entropy model. Encoding
-    afterwards still uses the codec's own bottleneck, whose tables equal the snapshot's."""
+@torch.no_grad()
+def cap_cdf_length_(entropy_bottleneck: nn.Module, max_length: int | None) -> None:
+    """Narrow each channel's quantile range around its median so that ``update()`` builds CDFs of
+    at most ``max_length`` symbols. Coding stays lossless: CompressAI's rANS coder sends a symbol
+    outside the table as the escape symbol plus bypass bits. What this buys is a bound on the
+    tables' bytes that holds before training, so that a method can refuse a budget up front."""
+    if max_length is None:
+        return
+    if max_length < 1:
+        raise ValueError(f"max_cdf_length must be at least 1, got {max_length}")
+    q = entropy_bottleneck.quantiles  # (M, 1, 3): lower tail, median, upper tail
+    half = (max_length - 1) // 2
+    median = q[:, 0, 1]
+    q[:, 0, 0] = torch.maximum(q[:, 0, 0], median - half)
+    q[:, 0, 2] = torch.minimum(q[:, 0, 2], median + (max_length - 1 - half))
+
+
+def tables_nbytes_bound(M: int, max_length: int) -> int:
+    """Bytes of one task's stripped entropy tables when every channel's CDF has ``max_length``
+    symbols: the most ``cap_cdf_length_`` lets ``update()`` build."""
+    from compressai.entropy_models import EntropyBottleneck
+
+    eb = EntropyBottleneck(M)
+    with torch.no_grad():
+        eb.quantiles[:, 0, 0] = -float(max_length)
+        eb.quantiles[:, 0, 1] = 0.0
+        eb.quantiles[:, 0, 2] = float(max_length)
+    cap_cdf_length_(eb, max_length)
+    eb.update(force=True)
+    return CompletionNet(nn.Identity(), strip_density_model(eb), (1, 1)).tables_nbytes()
+
+
+def cue_nbytes_bound(latent_shape: tuple[int, int], M: int) -> int:
+    """A cue's bytes when every latent symbol is inside its table: rANS spends at most
+    ``entropy_coder_precision`` (16) bits on a symbol, plus its 4-byte final state."""
+    return 2 * M * int(latent_shape[0]) * int(latent_shape[1]) + 4
+
+
+def freeze(codec: nn.Module, image_size: tuple[int, int], precision: str = "fp32",
+           max_cdf_length: int | None = None) -> CompletionNet:
+    """Snapshot a trained codec for storage: cap its CDF length (``cap_cdf_length_``), refresh its
+    CDF tables (``force=True``), round ``g_s`` to the storage precision and freeze it, and keep a
+    stripped copy of the entropy model. Encoding afterwards still uses the codec's own bottleneck,
+    whose tables equal the snapshot's."""
     codec.eval()
+    cap_cdf_length_(codec.entropy_bottleneck, max_cdf_length)
     codec.update(force=True)
     round_to_precision_(codec.g_s, precision)
     codec.g_s.requires_grad_(False)

@@ -5,12 +5,16 @@ the student is the same, but a divergence is exactly zero when the student match
 which makes the loss value itself meaningful and testable.
 
 - ``kd_loss``: multi-class distillation of Hinton et al. (2015) as used by LwF (Li & Hoiem, 2017),
-  BiC (Wu et al., 2019) and WA (Zhao et al., 2020): ``T^2 * KL(softmax(t/T) || softmax(s/T))``.
+  BiC (Wu et al., 2019) and WA (Zhao et al., 2020): ``KL(softmax(t/T) || softmax(s/T))``, *without*
+  Hinton's ``T^2`` factor, as the reference implementations do (PyCIL ``_KD_loss``, FACIL
+  ``cross_entropy`` in ``approach/lwf.py``, Mammoth ``modified_kl_div`` in ``models/lwf.py``): the
+  published loss weights were tuned at that scale. ``t_squared=True`` gives Hinton's form.
 - ``binary_kd_loss``: iCaRL's distillation (Rebuffi et al., 2017): per-class sigmoid targets from
   the old network, i.e. a binary cross-entropy on each old output; summed over classes, averaged
   over the batch as FACIL does.
-- ``logit_matching_loss``: DER's (Buzzega et al., 2020) mean squared error between current and
-  stored logits, restricted to the logits that existed when the sample was stored.
+- ``logit_matching_loss``: DER's (Buzzega et al., 2020) mean squared error between every current
+  logit and the stored ones (zero where an output did not exist at storage), as Mammoth's
+  ``F.mse_loss(outputs, logits)`` over its fixed full-width head.
 """
 
 from __future__ import annotations
@@ -23,9 +27,12 @@ from .learner import frozen_copy
 from .memory.budget import BudgetExceeded, module_nbytes
 
 
-def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 2.0) -> torch.Tensor:
-    """``T^2 * KL(p_teacher^T || p_student^T)`` averaged over the batch. The ``T^2`` factor keeps the
-    gradient scale independent of ``T`` (Hinton et al., 2015)."""
+def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 2.0,
+            t_squared: bool = False) -> torch.Tensor:
+    """``KL(p_teacher^T || p_student^T)`` averaged over the batch, with ``p^T = softmax(logits / T)``.
+    Its gradient equals that of PyCIL's, FACIL's and Mammoth's soft-target cross-entropy (no
+    ``T^2``), whose loss weights the method YAMLs reproduce. ``t_squared`` multiplies by ``T^2``
+    (Hinton et al., 2015), which keeps the gradient scale independent of ``T``."""
     if student_logits.shape != teacher_logits.shape:
         raise ValueError(f"student logits {tuple(student_logits.shape)} and teacher logits "
                          f"{tuple(teacher_logits.shape)} must have the same shape")
@@ -33,7 +40,8 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperat
         return student_logits.sum() * 0.0
     log_p_s = F.log_softmax(student_logits.float() / temperature, dim=1)
     log_p_t = F.log_softmax(teacher_logits.float() / temperature, dim=1)
-    return F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True) * temperature ** 2
+    kl = F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True)
+    return kl * temperature ** 2 if t_squared else kl
 
 
 def binary_kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
@@ -49,15 +57,15 @@ def binary_kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -
     return (bce - entropy).sum(dim=1).mean()
 
 
-def logit_matching_loss(student_logits: torch.Tensor, stored_logits: torch.Tensor,
-                        num_valid: torch.Tensor) -> torch.Tensor:
-    """DER's MSE between the model's logits and the logits stored with each exemplar. Sample ``i``
-    stored ``num_valid[i]`` logits (the classes seen when it was inserted); only those count."""
-    width = min(student_logits.shape[1], stored_logits.shape[1])
-    cols = torch.arange(width, device=student_logits.device)
-    mask = (cols[None, :] < num_valid.to(student_logits.device)[:, None]).float()
-    diff = (student_logits[:, :width].float() - stored_logits[:, :width].float()) ** 2
-    return (diff * mask).sum() / mask.sum().clamp_min(1.0)
+def logit_matching_loss(student_logits: torch.Tensor, stored_logits: torch.Tensor) -> torch.Tensor:
+    """DER's MSE between every output of the model and the logits stored with each exemplar, mean
+    over samples and outputs (Mammoth ``models/der.py``). ``stored_logits`` are zero-padded to at
+    least the model's width: an output added after storage is pulled to zero on old samples."""
+    width = student_logits.shape[1]
+    if stored_logits.shape[1] < width:
+        raise ValueError(f"stored logits have {stored_logits.shape[1]} outputs, fewer than the model's {width}; "
+                         "store them padded to the scenario's final number of classes")
+    return F.mse_loss(student_logits.float(), stored_logits[:, :width].float().to(student_logits.device))
 
 
 def old_new_balanced_loss(logits: torch.Tensor, targets: torch.Tensor, teacher_logits: torch.Tensor | None,

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from typing import Callable, Iterable
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler, WeightedRandomSampler
 
+from .compute import BackboneCounter, ComputeLog, StepFlops
 from .seeding import make_generator, worker_init_fn
 
 
@@ -120,25 +122,38 @@ class Engine:
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = bool(train_cfg.get("cudnn_benchmark"))
         self.steps_done = 0
+        self.compute = ComputeLog()  # the runner sets compute.task; fit() logs every phase into it
+        self.count_flops = True      # off: no FlopCounterMode step (results are identical either way)
 
     # ------------------------------------------------------------------ data
-    def loader(self, dataset, *, shuffle: bool, batch_size: int | None = None, drop_last: bool = False) -> DataLoader:
+    def loader(self, dataset, *, shuffle: bool, batch_size: int | None = None, drop_last: bool = False,
+               weights: torch.Tensor | None = None, num_samples: int | None = None) -> DataLoader:
         """A DataLoader whose batches do not depend on ``num_workers``, ``persistent_workers`` or
         ``pin_memory`` (fast paths only): the shuffle order comes from the sampler's own generator
         (DataLoader also draws worker base seeds from its generator, once per epoch without
         persistent workers but once per loader with them) and each sample's augmentation from a
-        seed drawn beside its index (see ``SeededSampler``)."""
+        seed drawn beside its index (see ``SeededSampler``).
+
+        ``weights`` (one per sample) draws ``num_samples`` (default: ``len(dataset)``) indices per
+        epoch with replacement, in proportion to the weights, instead of a shuffle."""
         workers = int(self.cfg.get("num_workers", 0))
         batch_size = batch_size or self.cfg["batch_size"]
         generator = make_generator()
         order_gen, aug_gen = (torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
                               for _ in range(2))
-        base = RandomSampler(dataset, generator=order_gen) if shuffle else SequentialSampler(dataset)
+        if weights is not None:
+            if len(weights) != len(dataset):
+                raise ValueError(f"Engine.loader: {len(weights)} weights for {len(dataset)} samples")
+            draws = len(dataset) if num_samples is None else int(num_samples)
+            base = WeightedRandomSampler(weights, num_samples=draws, replacement=True, generator=order_gen)
+        else:
+            draws = len(dataset)
+            base = RandomSampler(dataset, generator=order_gen) if shuffle else SequentialSampler(dataset)
         return DataLoader(
             SeededDataset(dataset),
             batch_size=batch_size,
             sampler=SeededSampler(base, aug_gen),
-            drop_last=drop_last and len(dataset) > batch_size,
+            drop_last=drop_last and draws > batch_size,
             num_workers=workers,
             pin_memory=bool(self.cfg.get("pin_memory")) and self.device.type == "cuda",
             persistent_workers=bool(self.cfg.get("persistent_workers")) and workers > 0,
@@ -175,11 +190,33 @@ class Engine:
             params: Iterable[nn.Parameter] | None = None, epochs: int | None = None,
             optimizer: dict | None = None, replay: DataLoader | None = None,
             train_mode: Callable[[], None] | None = None, desc: str = "train",
-            after_step: Callable[[], None] | None = None) -> dict:
+            after_step: Callable[[], None] | None = None, phase: str = "train",
+            backbone: nn.Module | None = None) -> dict:
         """Train for ``epochs`` over ``loader``. ``step(batch, replay_batch) -> loss``; ``replay`` is
-        cycled alongside ``loader`` (one replay batch per step). Returns simple statistics."""
+        cycled alongside ``loader`` (one replay batch per step). Returns simple statistics.
+
+        The run's compute is logged under ``phase`` (``braincl.compute``): steps, samples drawn,
+        samples through ``backbone`` (default: ``model.backbone``; a method that trains something
+        else on top of a network passes that network's backbone), the first step's FLOPs times
+        the steps, and wall time."""
         from tqdm.auto import tqdm
 
+        t_start = time.perf_counter()
+        counter = BackboneCounter(backbone if backbone is not None else getattr(model, "backbone", None))
+        flops = StepFlops(self.count_flops)
+        try:
+            stats = self._fit(model, loader, step=step, params=params, epochs=epochs, optimizer=optimizer,
+                              replay=replay, train_mode=train_mode, desc=desc, after_step=after_step, flops=flops,
+                              tqdm=tqdm)
+        finally:
+            counter.close()
+        self.compute.add(phase, steps=stats["steps"], samples=stats["samples"], backbone_forward=counter.forward,
+                         backbone_backward=counter.backward, flops=flops.flops * stats["steps"],
+                         wall_s=round(time.perf_counter() - t_start, 3))
+        return stats
+
+    def _fit(self, model, loader, *, step, params, epochs, optimizer, replay, train_mode, desc, after_step, flops,
+             tqdm) -> dict:
         epochs = self.cfg["epochs"] if epochs is None else epochs
         model = self.prepare(model)
         params = list(model.parameters() if params is None else params)
@@ -197,18 +234,19 @@ class Engine:
             for batch in loader:
                 batch = self.to_device(batch)
                 replay_batch = self.to_device(next(replay_iter)) if replay_iter is not None else None
-                with self.autocast():
-                    loss = step(batch, replay_batch)
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
+                with flops.first():
+                    with self.autocast():
+                        loss = step(batch, replay_batch)
+                    opt.zero_grad(set_to_none=True)
+                    scaler.scale(loss).backward()
+                    scaler.step(opt)
+                    scaler.update()
                 if sched is not None:
                     sched.step()
                 if after_step is not None:
                     after_step()
                 losses.append(loss.detach())
-                seen += len(batch[0])
+                seen += len(batch[0]) + (len(replay_batch[0]) if replay_batch is not None else 0)
                 bar.update(1)
             if losses:
                 last = losses[-1].item()  # one sync per epoch, not per step

@@ -3,12 +3,18 @@ after each task, and write ``metrics.json`` once at the end.
 
 Resume: a killed run leaves ``checkpoint.pt`` (written atomically after each finished task). The
 same command resumes at the first unfinished task; each task re-seeds from (seed, task), so the
-result equals that of an uninterrupted run. ``metrics.json`` only ever appears complete."""
+result equals that of an uninterrupted run. ``metrics.json`` only ever appears complete.
+
+The checkpoint carries a SHA-256 of its payload (``braincl.checkpoint``), and every stored cue is
+checked against its CRC32 when the checkpoint is loaded. A run that fails before its first
+checkpoint leaves no folder behind."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -72,6 +78,15 @@ def prepare_run(cfg: dict, splits=None) -> PreparedRun:
     from .scenario import Scenario
     from .seeding import seed_everything
 
+    device_name = str(cfg.get("device", "auto"))
+    if device_name.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device_name.split(":")[1]) if ":" in device_name else 0
+        if index >= count:
+            found = "no CUDA device" if count == 0 else f"{count} CUDA device(s), numbered from 0"
+            raise config_mod.ConfigError(
+                f"device: {device_name!r} was asked for but this machine has {found}; set device: auto "
+                "(CUDA when present, else the CPU) or device: cpu")
     if cfg["train"].get("threads"):
         torch.set_num_threads(int(cfg["train"]["threads"]))
     if cfg["train"].get("deterministic", True):
@@ -86,7 +101,8 @@ def prepare_run(cfg: dict, splits=None) -> PreparedRun:
     try:
         scenario = Scenario.from_config(splits, cfg["scenario"], exclude_classes=held_out)
     except ValueError as err:
-        raise config_mod.ConfigError(f"scenario: {err}") from None
+        message = str(err)
+        raise config_mod.ConfigError(message if message.startswith("scenario.") else f"scenario: {message}") from None
     tcfg = cfg["dataset"]["transforms"]
     # uint8 pipelines: the model normalises each batch itself (braincl.models.net.InputNormalize)
     train_tf = build_transform(tcfg.get("train", []))
@@ -105,37 +121,106 @@ def prepare_run(cfg: dict, splits=None) -> PreparedRun:
     return PreparedRun(learner, scenario, splits, protocols, engine, budget_bytes)
 
 
+def preflight(cfg: dict, splits=None) -> PreparedRun:
+    """Every check a run makes before training: the transforms, then everything ``prepare_run``
+    builds (data, scenario, model, learner and its budget refusal). ``braincl validate`` and
+    ``run_experiment`` both go through here, so they accept and refuse the same configs. A
+    ``ValueError`` while building from the config is the config's fault and becomes a ConfigError."""
+    from .data.transforms import check_transforms
+
+    try:
+        check_transforms(cfg)
+        return prepare_run(cfg, splits)
+    except config_mod.ConfigError:
+        raise
+    except ValueError as err:
+        raise config_mod.ConfigError(str(err)) from None
+
+
+def check_out_dir(out_dir: str | Path) -> list[Path]:
+    """Refuse an output folder that is a file or cannot be written, before any work, by creating
+    it and a probe file there and removing both again. Returns the folders that do not exist yet."""
+    out_dir = Path(out_dir)
+    missing, node = [], out_dir
+    while not node.exists() and node != node.parent:
+        missing.append(node)
+        node = node.parent
+    if not node.is_dir():
+        what = "is a file" if node == out_dir else f"lies under {node}, which is a file"
+        raise config_mod.ConfigError(f"output folder (--out) {out_dir} {what}, not a folder; give a folder path")
+    try:
+        for folder in reversed(missing):
+            folder.mkdir()
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=out_dir)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise config_mod.ConfigError(
+            f"output folder (--out) {out_dir} cannot be written ({err.strerror or err}); choose a folder you "
+            "can write to") from None
+    finally:
+        _remove_empty(missing)
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:  # deepest first
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # absent, or holds files: kept
+
+
 def run_experiment(cfg: dict, out_dir: str | Path, *, resume: bool = True, keep_checkpoint: bool = False,
                    log=print) -> dict:
-    import torch
+    """Run ``cfg`` into ``out_dir``. A run refused or failed before it wrote anything leaves no
+    folder behind; one that failed later keeps its checkpoint, so that rerunning resumes."""
+    created = check_out_dir(out_dir)
+    try:
+        return _run(cfg, Path(out_dir), resume=resume, keep_checkpoint=keep_checkpoint, log=log)
+    except BaseException:
+        _remove_empty(created)
+        raise
 
+
+def _run(cfg: dict, out_dir: Path, *, resume: bool, keep_checkpoint: bool, log) -> dict:
+    from . import checkpoint
+    from .compute import summarize as summarize_compute
     from .evaluate import evaluate_seen_tasks, square
+    from .memory.cues import find_stores
     from .metrics import summarize
     from .record import SCHEMA_VERSION, environment, validate_record, write_json
     from .seeding import derive_seed, seed_everything
 
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / CHECKPOINT
     fingerprint = config_fingerprint(cfg)
     t_start = time.perf_counter()
     started = _now()
 
-    run = prepare_run(cfg)
+    run = preflight(cfg)
     learner, scenario, splits, protocols = run.learner, run.scenario, run.splits, run.protocols
     engine, budget_bytes, seed = run.engine, run.budget_bytes, int(cfg["seed"])
     device, budget, ctx = engine.device, learner.budget, learner.ctx
 
-    state = {"rows": {}, "per_class": [], "counts": [], "memory": [], "timings": [], "protocol_tasks": [],
+    state = {"rows": {}, "per_class": [], "counts": [], "memory": [], "timings": [], "compute": [], "protocol_tasks": [],
              "attention": [], "next_task": 0, "resumed_from_task": None}
     if ckpt_path.exists() and resume:
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        ckpt = checkpoint.load(ckpt_path, map_location=device)
+        if not isinstance(ckpt, dict) or not {"fingerprint", "learner", "state"} <= set(ckpt):
+            raise checkpoint.CheckpointError(
+                f"checkpoint {ckpt_path} does not hold a run's state; delete it to restart the run from task 1, "
+                "or restore it from a copy")
         if ckpt.get("fingerprint") != fingerprint:
             raise config_mod.ConfigError(
                 f"{ckpt_path} belongs to a different config; delete it to start afresh, or rerun with the "
                 "config that made it")
         learner.load_state_dict(ckpt["learner"])
+        for store in find_stores(learner):  # a cue damaged on disk is caught here, not at its first recall
+            store.source = str(ckpt_path)
+            store.verify_all()
         state = ckpt["state"]
+        state.setdefault("compute", [])  # a checkpoint from before compute was recorded
         state["resumed_from_task"] = state["next_task"]
         log(f"resuming at task {state['next_task'] + 1}/{scenario.num_tasks} from {ckpt_path}")
 
@@ -148,6 +233,7 @@ def run_experiment(cfg: dict, out_dir: str | Path, *, resume: bool = True, keep_
         info = [p.task_info(task) for p in protocols]
         state["protocol_tasks"].append({p.name: i for p, i in zip(protocols, info) if i is not None})
         t0 = time.perf_counter()
+        engine.compute.task = t
         learner.begin_task(task)
         learner.train_task(task)
         learner.end_task(task)
@@ -170,14 +256,13 @@ def run_experiment(cfg: dict, out_dir: str | Path, *, resume: bool = True, keep_
             state["attention"].append(attention_maps(learner, scenario, t, cfg["eval"]["attention"]))
         state["memory"].append(breakdown.as_dict(budget_bytes))
         state["timings"].append({"task": t, "train_s": round(t1 - t0, 3), "eval_s": round(time.perf_counter() - t1, 3)})
+        state["compute"].append({"task": t, "phases": engine.compute.phases(t)})
         state["next_task"] = t + 1
         acc = state["rows"]["main"]["tag"][-1]
         log(f"task {t + 1}/{scenario.num_tasks}: TAg accuracy on seen tasks "
             + " ".join(f"{a:.3f}" for a in acc) + f" | memory {breakdown.charged} B")
         if not last or keep_checkpoint:
-            tmp = ckpt_path.with_suffix(".tmp")
-            torch.save({"fingerprint": fingerprint, "learner": learner.state_dict(), "state": state}, tmp)
-            tmp.replace(ckpt_path)
+            checkpoint.save(ckpt_path, {"fingerprint": fingerprint, "learner": learner.state_dict(), "state": state})
 
     T = scenario.num_tasks
     main = state["rows"]["main"]
@@ -221,6 +306,7 @@ def run_experiment(cfg: dict, out_dir: str | Path, *, resume: bool = True, keep_
         "analysis": analysis,
         "method_info": getattr(learner, "info", lambda: {})(),
         "protocols": protocol_results,
+        "compute": summarize_compute(state["compute"]),
     }
     validate_record(record)
     write_json(out_dir / "metrics.json", record)

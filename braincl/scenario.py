@@ -66,6 +66,10 @@ class Scenario:
             bad = [c for c in flat if not 0 <= c < n]
             if bad:
                 raise ValueError(f"scenario.tasks names classes {bad}; the data set has classes 0..{n - 1}")
+            repeated = sorted({c for c in flat if flat.count(c) > 1})
+            if repeated:
+                raise ValueError(f"scenario.tasks names class(es) {repeated} more than once; each class belongs "
+                                 "to one task")
             clash = sorted(set(flat) & set(self.exclude_classes))
             if clash:
                 raise ValueError(f"scenario.tasks names held-out classes {clash}")
@@ -77,8 +81,15 @@ class Scenario:
                 order = np.random.RandomState(class_order_seed).permutation(order).tolist()
             first = initial_classes or increment or len(order)
             step = increment or first
+            available = (f"{len(order)} classes are available ({n} in the data set"
+                         + (f", {len(self.exclude_classes)} held out)" if self.exclude_classes else ")"))
             if first > len(order):
-                raise ValueError(f"scenario.initial_classes={first} but only {len(order)} classes are available")
+                key = "initial_classes" if initial_classes else "increment"
+                raise ValueError(f"scenario.{key}={first} but only {available}")
+            if len(order) > first and step > len(order) - first:
+                # the split would silently become [first, rest]: not what the increment asked for
+                raise ValueError(f"scenario.increment={step} is more than the {len(order) - first} classes left "
+                                 f"after the first task of {first}; {available}")
             sizes = [first] + [step] * ((len(order) - first) // step)
             if sum(sizes) < len(order):
                 sizes.append(len(order) - sum(sizes))  # a last, smaller task takes the remainder

@@ -9,7 +9,8 @@ _UNITS = {
     "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
     "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
 }
-_PATTERN = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*$")
+# the sign is matched so that "-10KB" is refused as negative, not as unreadable
+_PATTERN = re.compile(r"^\s*([+-]?[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*$")
 
 
 def parse_bytes(value: int | float | str) -> int:
@@ -19,6 +20,8 @@ def parse_bytes(value: int | float | str) -> int:
         raise ValueError(f"not a byte size: {value!r}")
     if isinstance(value, (int, float)):
         number, unit = float(value), ""
+    elif not isinstance(value, str):
+        raise ValueError(f"not a byte size: {value!r} (examples: 500KB, 280MB, 1.5GiB, 123456)")
     else:
         match = _PATTERN.match(str(value))
         if not match:
@@ -28,6 +31,8 @@ def parse_bytes(value: int | float | str) -> int:
         valid = "B, KB, MB, GB, TB, KiB, MiB, GiB, TiB"
         raise ValueError(f"unknown byte unit {unit!r} in {value!r}; valid units: {valid}")
     result = number * _UNITS[unit]
+    if result != result or result in (float("inf"), float("-inf")):
+        raise ValueError(f"not a finite byte size: {value!r}")
     if result < 0:
         raise ValueError(f"byte size must not be negative: {value!r}")
     return int(round(result))

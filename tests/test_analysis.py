@@ -16,7 +16,7 @@ from analysis import outputs
 from analysis.load import RecordLoadError, load_results
 from analysis.tables import all_tables, classwise_table, forgetting_table, main_table, robustness_table, unknown_table
 from braincl.units import parse_bytes
-from make_records import attention_entries, make_record, write_record
+from make_records import attention_entries, compute_section, make_record, write_record
 
 ROOT = Path(__file__).resolve().parents[1]
 B280 = parse_bytes("280MB")
@@ -48,7 +48,8 @@ def runs_dir(tmp_path):
             write_record(root, make_record(
                 method, "imagenet100", seed, shifted(R, d), budget_bytes=B280,
                 per_class=[[0.9, 0.8], [0.5, 1.0, 0.75, 0.75]], spectrum=[0.6, 0.3, 0.1, 0.0],
-                attention=attention_entries(2, value=0.5 + 0.1 * seed), protocols=protocols))
+                attention=attention_entries(2, value=0.5 + 0.1 * seed), protocols=protocols,
+                compute=compute_section(2, flops_per_task=10**9 * (seed + 1), backbone_per_task=1000)))
             if method != "joint":  # held-out classes change the scenario: a separate run, not in the main table
                 write_record(root, make_record(
                     method, "imagenet100", seed, [[0.1, None], [0.1, 0.1]], budget_bytes=B280, protocol="unknown",
@@ -113,7 +114,7 @@ def test_forgetting_unknown_classwise_and_robustness_tables(runs_dir):
     assert r.cells.loc[("280.00 MB", "braincl"), "imagenet100 shift s1"] == "50.0 ± 0.0 (n=3)"
     assert r.cells.loc[("280.00 MB", "braincl"), "imagenet100 shift s3"] == "30.0 ± 0.0 (n=3)"
     assert r.cells.loc[("280.00 MB", "braincl"), "imagenet100 clean"] == "90.0 ± 0.0 (n=3)"
-    assert r.cells.loc[("280.00 MB", "er"), "imagenet100 long-tail avg"] == "50.0 (n=1)"
+    assert r.cells.loc[("280.00 MB", "er"), "imagenet100 long-tail ρ=10 avg"] == "50.0 (n=1)"
 
 
 def test_loader_frames_come_from_the_record_not_the_path(tmp_path):

@@ -160,21 +160,26 @@ def test_derpp_stores_the_logits_at_insertion_and_replays_them(tiny_cfg):
     stored = buf.extras["logits"]
     assert stored.dtype == torch.float16 and stored.shape == (len(buf), scenario.num_classes)
     torch.testing.assert_close(stored[:, :2].float(), now, atol=2e-3, rtol=2e-3)
-    assert (stored[:, 2:] == 0).all() and (buf.extras["n_logits"] == 2).all()
-    # exact charge: image + int16 label + fp16 logits over every class + int16 count
-    assert buf.nbytes() == len(buf) * (28 * 28 + 2 + 2 * scenario.num_classes + 2) == learner.memory().charged
+    assert (stored[:, 2:] == 0).all() and set(buf.extras) == {"logits"}
+    # exact charge: image + int16 label + fp16 logits over every class of the scenario
+    assert buf.nbytes() == len(buf) * (28 * 28 + 2 + 2 * scenario.num_classes) == learner.memory().charged
 
-    learner.begin_task(scenario.task(1))
+    task1 = scenario.task(1)
+    learner.begin_task(task1)
     learner.model.eval()  # deterministic forward passes for the comparison
-    new_x, new_y = first_batch(learner, scenario.task(1))
-    replay = [x, buf.labels.long(), stored.float(), buf.extras["n_logits"]]
-    base = learner.step((new_x, new_y), replay).item()
-    moved = [x, replay[1], replay[2].clone(), replay[3]]
-    moved[2][:, :2] += 1.0  # change the stored logits that count
-    assert learner.step((new_x, new_y), moved).item() > base + 0.1 * learner.params["alpha"]
-    padded = [x, replay[1], replay[2].clone(), replay[3]]
-    padded[2][:, 2:] += 1.0  # the padding is never used
-    assert learner.step((new_x, new_y), padded).item() == pytest.approx(base, abs=1e-5)
+    new_x, new_y = first_batch(learner, task1)
+    step = learner.step(task1)
+    replay = [torch.cat([x, x]), torch.cat([buf.labels.long()] * 2), torch.cat([stored.float()] * 2)]
+    base = step((new_x, new_y), replay).item()
+    moved = [replay[0], replay[1], replay[2].clone()]
+    moved[2][:, :2] += 10.0  # the logits stored at insertion count
+    assert step((new_x, new_y), moved).item() > base + 10 * learner.params["alpha"]
+    padded = [replay[0], replay[1], replay[2].clone()]
+    padded[2][:, 2:4] += 10.0  # so does the zero pad of an output grown since (Mammoth matches every output)
+    assert step((new_x, new_y), padded).item() > base + 10 * learner.params["alpha"]
+    beyond = [replay[0], replay[1], replay[2].clone()]
+    beyond[2][:, 4:] += 10.0  # outputs the model does not have yet are not matched
+    assert step((new_x, new_y), beyond).item() == pytest.approx(base, abs=1e-5)
     checkpoint_roundtrip(learner)
 
 

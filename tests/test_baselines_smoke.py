@@ -7,7 +7,7 @@ import pytest
 
 from braincl.record import validate_record
 
-BASELINES = ["ewc", "lwf", "icarl", "derpp", "bic", "wa", "jpeg_replay"]
+BASELINES = ["ewc", "lwf", "icarl", "der", "derpp", "bic", "wa", "jpeg_replay"]
 DISTILLING = {"lwf", "icarl", "bic", "wa"}
 BUDGET = {"ewc": "2MB"}  # EWC's Fisher and anchor of the width-4 ResNet take about 355 KB
 

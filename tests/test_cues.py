@@ -58,3 +58,66 @@ def test_bad_input_is_rejected():
         s.add(2, [b"ab"], [0, 1], (2, 2))
     with pytest.raises(ValueError, match="length field"):
         s.add(2, [b"x" * 70000], [0], (2, 2))
+
+
+def _flip(store, i, at=0):
+    s = bytearray(store.strings[i])
+    s[at] ^= 0x01
+    store.strings[i] = bytes(s)
+
+
+def test_extend_carries_the_crc_and_checks_the_source():
+    src = store_with()
+    dst = CueStore()
+    dst.extend(src, [6, 0, 2])
+    assert sorted(dst.crcs.tolist()) == sorted(src.crcs[[0, 2, 6]].tolist())
+    _flip(src, 3)
+    with pytest.raises(CueCorrupted, match=r"cue 3 \(task 1, cue 3 of that task"):
+        CueStore().extend(src)  # the damaged bytes never get a fresh checksum of their own
+    _flip(dst, 1, at=-1)
+    with pytest.raises(CueCorrupted):
+        CueStore().extend(dst)
+
+
+def test_keep_and_pickle_carry_the_crc_and_the_source_is_named():
+    import pickle
+
+    s = store_with()
+    s.keep([1, 4, 6])
+    back = pickle.loads(pickle.dumps(s))
+    assert back.crcs.tolist() == s.crcs.tolist()
+    back.source = "run/checkpoint.pt"
+    _flip(back, 2)
+    with pytest.raises(CueCorrupted, match=r"cue 2 \(task 2, cue 0 of that task.*loaded from run/checkpoint.pt"):
+        back.verify_all()
+
+
+def test_recall_checks_every_cue():
+    s = store_with()
+    _flip(s, 6)
+
+    class Decoder:
+        def recall(self, strings, shape, batch_size, device):
+            import torch
+
+            assert all(isinstance(x, bytes) for x in strings)
+            if strings != [bytes([0, i]) * (i + 2) for i in range(len(strings))]:
+                raise AssertionError("a corrupted cue reached the decoder")
+            return torch.zeros((len(strings), 1, *shape), dtype=torch.uint8)
+
+    with pytest.raises(CueCorrupted, match=r"cue 6 \(task 2, cue 1 of that task"):
+        s.recall([Decoder(), Decoder()])
+
+
+def test_find_stores_walks_a_learners_state():
+    from braincl.memory.cues import find_stores
+
+    class Learner:
+        def __init__(self):
+            self.ltm = store_with()
+            self.extra = {"wm": [CueStore()]}
+            self.other = 3
+
+    learner = Learner()
+    found = find_stores(learner)
+    assert len(found) == 2 and found[0] is learner.ltm

@@ -1,5 +1,6 @@
 """The shared distillation losses: zero exactly when the student matches, the gradients of the
-cross-entropy forms the papers write, and DER's masking of logits that did not exist yet."""
+cross-entropy forms the reference implementations use (no T^2, as PyCIL, FACIL and Mammoth), and
+DER's matching of every output against zero-padded stored logits."""
 
 import pytest
 import torch
@@ -20,15 +21,23 @@ def test_kd_loss_is_zero_only_at_the_teacher(logits):
     assert kd_loss(s, t, 2.0).item() > 1e-3
 
 
-def test_kd_loss_has_the_gradient_of_soft_target_cross_entropy(logits):
+def test_kd_loss_has_the_gradient_of_the_reference_soft_target_cross_entropy(logits):
+    """PyCIL's ``_KD_loss`` and Mammoth's ``modified_kl_div(smooth(softmax(t), T), smooth(softmax(s), T))``:
+    ``-mean_batch sum p_t^T log p_s^T`` with no ``T^2``; ``t_squared=True`` is Hinton's form."""
     s, t = logits
     T = 3.0
     a = s.clone().requires_grad_(True)
     kd_loss(a, t, T).backward()
     b = s.clone().requires_grad_(True)
-    soft_ce = -(F.softmax(t / T, 1) * F.log_softmax(b / T, 1)).sum(1).mean() * T ** 2
+    soft_ce = -(F.softmax(t / T, 1) * F.log_softmax(b / T, 1)).sum(1).mean()
     soft_ce.backward()
     torch.testing.assert_close(a.grad, b.grad)
+    c = s.clone().requires_grad_(True)
+    kd_loss(c, t, T, t_squared=True).backward()
+    torch.testing.assert_close(c.grad, b.grad * T ** 2)
+    # Mammoth's smooth(): p ** (1/T) renormalised is softmax(logits / T)
+    p = F.softmax(t, 1) ** (1 / T)
+    torch.testing.assert_close(p / p.sum(1, keepdim=True), F.softmax(t / T, 1))
 
 
 def test_kd_loss_rejects_mismatched_shapes(logits):
@@ -48,11 +57,12 @@ def test_binary_kd_is_zero_at_the_teacher_and_has_the_bce_gradient(logits):
     torch.testing.assert_close(a.grad, b.grad)
 
 
-def test_logit_matching_counts_only_logits_stored_at_insertion():
+def test_logit_matching_matches_every_output_against_zero_padding():
     current = torch.tensor([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
-    stored = torch.tensor([[0.0, 2.0, 99.0], [1.0, 0.0, 3.0]])
-    valid = torch.tensor([2, 3])
-    # errors over valid entries: (1, 0) and (0, 2, 0) -> (1 + 4) / 5 entries
-    assert logit_matching_loss(current, stored, valid).item() == pytest.approx(1.0)
-    stored[0, 2] = -99.0  # padding of the first sample: must not matter
-    assert logit_matching_loss(current, stored, valid).item() == pytest.approx(1.0)
+    # the first sample was stored when only two outputs existed: its third target is the zero pad
+    stored = torch.tensor([[0.0, 2.0, 0.0, 0.0], [1.0, 0.0, 3.0, 0.0]])
+    # squared errors (1, 0, 9) and (0, 4, 0) over 6 entries; the fourth, not yet grown, output is ignored
+    assert logit_matching_loss(current, stored).item() == pytest.approx(14 / 6)
+    assert logit_matching_loss(current, stored).item() == pytest.approx(F.mse_loss(current, stored[:, :3]).item())
+    with pytest.raises(ValueError, match="padded"):
+        logit_matching_loss(current, stored[:, :2])

@@ -40,4 +40,6 @@ def test_budget_below_generator_fails(tiny_cfg):
     from test_braincl import build_learner
 
     with pytest.raises(BudgetExceeded, match="cannot hold the generator"):
-        build_learner(tiny_cfg("gen_replay", budget="10KB", **SMALL))
+        build_learner(tiny_cfg("gen_replay", budget="10KB", **SMALL, **{"method.params.size_by_budget": False}))
+    with pytest.raises(BudgetExceeded, match="cannot hold the generator"):  # even its narrowest (N=1) version
+        build_learner(tiny_cfg("gen_replay", budget="200B", **SMALL))

@@ -54,3 +54,13 @@ def test_exclusion_and_errors():
         Scenario(make_splits(), tasks=[[0, 12]])
     with pytest.raises(ValueError, match="only 5 tasks"):
         Scenario(make_splits(), initial_classes=2, increment=2, num_tasks=6)
+
+
+def test_sizes_are_checked_against_the_class_count():
+    with pytest.raises(ValueError, match=r"scenario.increment=20 is more than the 8 classes left"):
+        Scenario(make_splits(), initial_classes=2, increment=20)
+    with pytest.raises(ValueError, match=r"scenario.increment=11 but only 10 classes"):
+        Scenario(make_splits(), increment=11)
+    with pytest.raises(ValueError, match=r"class\(es\) \[4\] more than once"):
+        Scenario(make_splits(), tasks=[[4, 1], [4]])
+    assert Scenario(make_splits(), initial_classes=10, increment=20).task_sizes == [10]  # nothing left to split

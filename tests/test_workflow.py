@@ -119,3 +119,13 @@ def test_failed_job_leaves_no_metrics_and_the_rest_completes(tmp_path):
     assert not (failed / "metrics.json").exists()
     assert "cannot hold one exemplar" in (failed / "train.log").read_text()
     assert (tmp_path / "results/runs/mnist5k/cil/finetune/none/seed0/metrics.json").exists()
+
+
+@pytest.mark.parametrize("target", ["ablations", "controls", "robustness", "budget_curve"])
+def test_claims_targets_dry_run(target, tmp_path):
+    """Each issue-13 target expands its runs and ends in its own analysis rule."""
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    out = snakemake(target, "-n", "--cores", "2", "--configfile", str(REPO / "config" / "config.yaml"), cwd=tmp_path)
+    counts = job_counts(out.stdout)
+    assert counts.get(target) == 1
+    assert counts.get("train", 0) >= len(cfg["targets"][target])

@@ -11,7 +11,13 @@ memory really costs:
   arithmetic-coded bytes themselves.
 
 Within a class, cues keep the priority order they were added in (selection order), so cutting a
-class to its first ``m`` cues evicts the least representative ones, as ``ExemplarBuffer`` does."""
+class to its first ``m`` cues evicts the least representative ones, as ``ExemplarBuffer`` does.
+
+Integrity: a cue's CRC32 is computed once, from the encoder's output, and travels with the cue
+(``extend``, ``keep``, pickling); it is never recomputed from stored bytes. The bytes are checked
+against it whenever they are used: ``verified`` (recall), ``extend`` (transfer to long-term memory)
+and ``verify_all`` (after a resume). ``source`` names where the store was loaded from, so that a
+mismatch says which file holds the damaged cue."""
 
 from __future__ import annotations
 
@@ -30,6 +36,8 @@ class CueCorrupted(RuntimeError):
 
 
 class CueStore:
+    source: str | None = None  # where the cues were loaded from (a checkpoint path); None: this run
+
     def __init__(self):
         self.strings: list[bytes] = []
         self.labels = np.zeros(0, dtype=np.int16)
@@ -71,10 +79,14 @@ class CueStore:
         values, counts = np.unique(self.labels, return_counts=True)
         return {int(v): int(c) for v, c in zip(values, counts)}
 
-    def add(self, task: int, strings: list[bytes], labels, shape: tuple[int, int]) -> None:
+    def add(self, task: int, strings: list[bytes], labels, shape: tuple[int, int], crcs=None) -> None:
+        """Append a task's cues. ``crcs`` carries checksums computed earlier (when cues move between
+        stores); without it the bytes are fresh encoder output and their CRC32 is computed here."""
         labels = np.asarray(labels)
         if len(labels) != len(strings):
             raise ValueError(f"{len(strings)} cues but {len(labels)} labels")
+        if crcs is not None and len(crcs) != len(strings):
+            raise ValueError(f"{len(strings)} cues but {len(crcs)} checksums")
         too_long = [len(s) for s in strings if len(s) > MAX_CUE_BYTES]
         if too_long:
             raise ValueError(f"a cue of {max(too_long)} bytes exceeds the {MAX_CUE_BYTES}-byte length field; "
@@ -86,14 +98,19 @@ class CueStore:
         self.strings.extend(bytes(s) for s in strings)
         self.labels = np.concatenate([self.labels, labels.astype(np.int16)])
         self.tasks = np.concatenate([self.tasks, np.full(len(strings), task, dtype=np.int64)])
-        self.crcs = np.concatenate([self.crcs, np.asarray([zlib.crc32(s) for s in strings], dtype=np.uint32)])
+        if crcs is None:
+            crcs = [zlib.crc32(s) for s in strings]
+        self.crcs = np.concatenate([self.crcs, np.asarray(crcs, dtype=np.uint32)])
 
     def extend(self, other: "CueStore", index=None) -> None:
-        """Append ``other``'s cues (all, or those at ``index``, in that order)."""
+        """Append ``other``'s cues (all, or those at ``index``, in that order). Each cue is checked
+        against its CRC32 in ``other`` first, and keeps that CRC32 here."""
         index = np.arange(len(other)) if index is None else np.asarray(index, dtype=np.int64)
         for task in sorted(set(other.tasks[index].tolist())):
             sel = index[other.tasks[index] == task]
-            self.add(task, [other.strings[i] for i in sel], other.labels[sel], other.shapes[task])
+            self.add(task, other.verified(sel), other.labels[sel], other.shapes[task], crcs=other.crcs[sel])
+        if self.source is None and other.source is not None:
+            self.source = other.source
 
     def keep(self, index) -> None:
         index = np.asarray(index, dtype=np.int64)
@@ -117,7 +134,7 @@ class CueStore:
         self.keep(self.first_per_class(per_class))
 
     # ------------------------------------------------------------------ integrity
-    def verified(self, index: np.ndarray) -> list[bytes]:
+    def verified(self, index) -> list[bytes]:
         """The bytes of the cues at ``index`` after checking each against its CRC32."""
         out = []
         for i in np.asarray(index, dtype=np.int64):
@@ -125,12 +142,19 @@ class CueStore:
             if zlib.crc32(s) != int(self.crcs[i]):
                 task = int(self.tasks[i])
                 within = int(np.sum(self.tasks[:i] == task))
+                origin = f"loaded from {self.source}" if self.source else "held in memory by this run"
+                advice = (f"; delete {self.source} to restart the run from task 1, or restore it from a copy"
+                          if self.source else "")
                 raise CueCorrupted(
-                    f"cue {int(i)} (task {task + 1}, cue {within} of that task, label {int(self.labels[i])}) failed "
-                    f"its CRC32 check: its {len(s)} stored bytes were modified after encoding; the memory is "
-                    "corrupted and this cue cannot be recalled")
+                    f"cue {int(i)} (task {task + 1}, cue {within} of that task, label {int(self.labels[i])}), "
+                    f"{origin}, failed its CRC32 check: its {len(s)} stored bytes changed after encoding, so "
+                    f"the memory is corrupted and this cue cannot be recalled{advice}")
             out.append(s)
         return out
+
+    def verify_all(self) -> None:
+        """Check every cue against its CRC32 (after loading a store from disk)."""
+        self.verified(np.arange(len(self)))
 
     def recall(self, decoders, batch_size: int = 512, device="cpu"):
         """Decode every cue through its task's ``CompletionNet``: (uint8 images, int64 labels),
@@ -148,3 +172,21 @@ class CueStore:
         for task, imgs in parts.items():
             images[torch.as_tensor(np.flatnonzero(self.tasks == task))] = imgs
         return images, self.labels.astype(np.int64)
+
+
+def find_stores(obj, _depth: int = 0) -> list[CueStore]:
+    """Every ``CueStore`` in a learner's state: its attributes, and the lists, tuples and dicts they
+    hold (not inside other objects, which keep no cues)."""
+    if isinstance(obj, CueStore):
+        return [obj]
+    if _depth > 4:
+        return []
+    if isinstance(obj, dict):
+        items = obj.values()
+    elif isinstance(obj, (list, tuple)):
+        items = obj
+    elif _depth == 0 and hasattr(obj, "__dict__"):
+        items = vars(obj).values()
+    else:
+        return []
+    return [store for item in items for store in find_stores(item, _depth + 1)]

@@ -1,7 +1,9 @@
 """Raw-exemplar buffer: uint8 images at storage resolution plus an int16 label each, class-balanced.
 
-Replay (ER), iCaRL, DER++, BiC and WA all keep this buffer; they differ in how they select
-(``selection.py``) and in what else they store beside each exemplar (``extras``)."""
+Replay (ER), iCaRL, DER/DER++, BiC and WA all keep this buffer; they differ in how they select
+(``selection.py``) and in what else they store beside each exemplar (``extras``). The buffer is
+filled either class-balanced at the end of each task (``reduce_per_class`` + ``add``) or from the
+stream during training by reservoir sampling (``reservoir_add``, Mammoth's ``utils/buffer.py``)."""
 
 from __future__ import annotations
 
@@ -66,6 +68,36 @@ class ExemplarBuffer:
             idx = np.flatnonzero(labels == cls)[:per_class]
             keep[idx] = True
         self.keep(keep)
+
+    def reservoir_add(self, images: torch.Tensor, labels, capacity: int, seen: int, rng: np.random.Generator,
+                      **extras: torch.Tensor) -> int:
+        """Reservoir sampling over the stream (Vitter's algorithm R, as Mammoth's ``reservoir``):
+        sample number ``n`` (0-based, counted over the whole stream) fills slot ``n`` while the
+        buffer is not full; later it replaces a uniformly drawn slot ``r ~ U{0..n}`` if
+        ``r < capacity`` and is dropped otherwise. Every sample seen so far is therefore in the
+        buffer with the same probability ``capacity / seen``. Returns the new ``seen``."""
+        images = images.to(torch.uint8).cpu()
+        labels = torch.as_tensor(np.asarray(labels), dtype=LABEL_DTYPE)
+        extras = {k: v.detach().cpu() for k, v in extras.items()}
+        append, replace_slot, replace_src = [], [], []
+        for i in range(len(labels)):
+            if seen < capacity:
+                append.append(i)
+            else:
+                r = int(rng.integers(0, seen + 1))
+                if r < capacity:
+                    replace_slot.append(r)
+                    replace_src.append(i)
+            seen += 1
+        if append:  # the stream's earlier samples: they come before any replacement
+            idx = torch.as_tensor(append)
+            self.add(images[idx], labels[idx].numpy(), **{k: v[idx] for k, v in extras.items()})
+        for slot, i in zip(replace_slot, replace_src):  # in stream order: a slot drawn twice keeps the later sample
+            self.images[slot] = images[i]
+            self.labels[slot] = labels[i]
+            for k, v in extras.items():
+                self.extras[k][slot] = v[i].to(self.extras[k].dtype)
+        return seen
 
     def subset_dataset(self, transform=None):
         from ..data.base import ImageDataset

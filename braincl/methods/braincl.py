@@ -18,7 +18,18 @@ Ablations (method params, recorded in the config and in ``info()``): ``sleep``,
 ``freeze_backbone_in_wake``, ``completion`` (``per_task`` or ``shared``: one ``g_s`` retrained on
 every task; each task keeps its own entropy tables, so its old strings still decode to the exact
 same latents, but those latents then pass through the drifted shared decoder), ``selection``,
-``lambda``, ``N``/``M`` and ``decoder_precision``."""
+``lambda``, ``N``/``M``, ``decoder_precision`` and ``memory_format``.
+
+Controls (``memory_format``): ``cues`` is BrainCL. ``raw`` keeps raw uint8 exemplars (+ int16
+label) and ``jpeg`` keeps JPEG files of them (``baselines.jpeg_replay``'s encoder and quality
+rule; file length + 7 B metadata), with no codec; wake, selection, the class-balanced budget fit
+and sleep are unchanged. They separate what the memory holds from how BrainCL rehearses.
+
+Training length (the suite's equal-training rule): wake and sleep run ``train.epochs`` unless
+``wake_epochs`` / ``sleep_epochs`` say otherwise, and a sleep epoch draws what ``er`` draws per epoch
+(its current batches, plus as many buffer samples once old tasks exist), so sleep back-propagates
+through the backbone exactly as many samples as ``er`` does, and the frozen-backbone wake none.
+Codec training is the memory's encoding cost; it is counted apart (compute phase ``codec``)."""
 
 from __future__ import annotations
 
@@ -27,18 +38,96 @@ import copy
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, WeightedRandomSampler
+from torch.utils.data import DataLoader
 
 from ..data.base import ImageDataset
 from ..learner import Learner
 from ..memory import BudgetExceeded
 from ..memory.cues import CUE_HEADER, TASK_HEADER, CueStore
+from ..memory.exemplars import LABEL_DTYPE
 from ..memory.selection import select
 from ..registry import METHODS
-from ..seeding import make_generator, worker_init_fn
 
 ABLATIONS = ("sleep", "freeze_backbone_in_wake", "completion", "selection", "lambda", "N", "M", "depth",
-             "decoder_precision")
+             "decoder_precision", "memory_format")
+MEMORY_FORMATS = ("cues", "raw", "jpeg")
+LABEL_BYTES = torch.tensor([], dtype=LABEL_DTYPE).element_size()
+
+
+class ExemplarStore:
+    """Working and long-term memory of the ``raw`` and ``jpeg`` controls, with ``CueStore``'s
+    interface (selection order within a class, class-balanced cuts, exact bytes). Items are uint8
+    images (``raw``: C*H*W bytes + an int16 label) or JPEG files (``jpeg``: file length + label,
+    length and quality, as ``jpeg_replay`` charges them)."""
+
+    def __init__(self, fmt: str):
+        self.format = fmt
+        self.items: list = []
+        self.labels = np.zeros(0, dtype=np.int16)
+        self.tasks = np.zeros(0, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def item_nbytes(self, item) -> int:
+        if self.format == "raw":
+            return int(item.numel()) + LABEL_BYTES
+        from baselines.jpeg_replay import METADATA_BYTES
+
+        return len(item) + METADATA_BYTES
+
+    def nbytes(self) -> int:
+        return sum(self.item_nbytes(x) for x in self.items)
+
+    def nbytes_if_kept(self, index) -> int:
+        return sum(self.item_nbytes(self.items[i]) for i in np.asarray(index, dtype=np.int64))
+
+    def mean_cue_bytes(self) -> float:
+        return float(np.mean([self.item_nbytes(x) for x in self.items])) if self.items else 0.0
+
+    def task_ids(self) -> list[int]:
+        return sorted(set(self.tasks.tolist()))
+
+    def per_class_count(self) -> dict[int, int]:
+        values, counts = np.unique(self.labels, return_counts=True)
+        return {int(v): int(c) for v, c in zip(values, counts)}
+
+    def add(self, task: int, items: list, labels) -> None:
+        self.items.extend(items)
+        self.labels = np.concatenate([self.labels, np.asarray(labels).astype(np.int16)])
+        self.tasks = np.concatenate([self.tasks, np.full(len(items), task, dtype=np.int64)])
+
+    def extend(self, other: "ExemplarStore", index=None) -> None:
+        index = np.arange(len(other)) if index is None else np.asarray(index, dtype=np.int64)
+        self.items.extend(other.items[i] for i in index)
+        self.labels = np.concatenate([self.labels, other.labels[index]])
+        self.tasks = np.concatenate([self.tasks, other.tasks[index]])
+
+    def keep(self, index) -> None:
+        index = np.asarray(index, dtype=np.int64)
+        self.items = [self.items[i] for i in index]
+        self.labels, self.tasks = self.labels[index], self.tasks[index]
+
+    def first_per_class(self, per_class: int) -> np.ndarray:
+        keep = np.zeros(len(self), dtype=bool)
+        for cls in np.unique(self.labels):
+            keep[np.flatnonzero(self.labels == cls)[:per_class]] = True
+        return np.flatnonzero(keep)
+
+    def reduce_per_class(self, per_class: int) -> None:
+        self.keep(self.first_per_class(per_class))
+
+    def recall(self, decoders=None, batch_size=None, device=None):
+        """(uint8 images, int64 labels) in store order; ``decoders`` is unused (no codec)."""
+        if not self.items:
+            return torch.zeros((0,), dtype=torch.uint8), np.zeros(0, dtype=np.int64)
+        if self.format == "raw":
+            images = torch.stack(self.items)
+        else:
+            from baselines.jpeg_replay import decode_jpeg
+
+            images = torch.stack([decode_jpeg(x) for x in self.items])
+        return images, self.labels.astype(np.int64)
 
 
 class RecallDataset(torch.utils.data.Dataset):
@@ -78,9 +167,16 @@ class BrainCL(Learner):
             raise ValueError(f"method.params.completion must be per_task or shared, not {p['completion']!r}")
         if p["decoder_precision"] not in ("fp32", "fp16"):
             raise ValueError(f"method.params.decoder_precision must be fp32 or fp16, not {p['decoder_precision']!r}")
-        self.ltm = CueStore()                 # long-term memory: kept and charged
+        if p["memory_format"] not in MEMORY_FORMATS:
+            raise ValueError(f"method.params.memory_format must be one of {', '.join(MEMORY_FORMATS)}, "
+                             f"not {p['memory_format']!r}")
+        self.ltm = self.new_store()           # long-term memory: kept and charged
+        self.jpeg_quality: dict[int, int] = {}  # memory_format=jpeg: class -> quality
         self.decoders: list = []              # one CompletionNet per task (g_s shared when completion=shared)
         self.history: list[dict] = []         # per-task statistics for info()
+
+    def new_store(self):
+        return CueStore() if self.params["memory_format"] == "cues" else ExemplarStore(self.params["memory_format"])
 
     # ------------------------------------------------------------------ budget
     def fixed_nbytes(self) -> tuple[int, int]:
@@ -89,27 +185,42 @@ class BrainCL(Learner):
         return sum(unique.values()), sum(d.tables_nbytes() for d in self.decoders)
 
     def setup(self):
-        """Refuse a budget that cannot hold the completion networks and entropy tables of all
-        ``num_tasks`` tasks plus one minimal cue per class. The table size is that of an untrained
-        bottleneck (the trained one's CDF length depends on the data); each task re-checks exactly."""
-        from ..codec import CompletionNet, build_codec, strip_density_model
+        """Refuse a budget that cannot hold what the run will charge at the least: the completion
+        networks of all ``num_tasks`` tasks, their entropy tables at the largest size
+        ``max_cdf_length`` allows, and one cue per class at its in-table maximum (2 B per latent
+        symbol). Each task re-checks with the exact sizes. ``raw``: one exemplar per class."""
+        from ..codec import CompletionNet, build_codec, cue_nbytes_bound, tables_nbytes_bound
 
         p, ctx = self.params, self.ctx
+        if p["memory_format"] != "cues":
+            per = int(np.prod(ctx.image_shape)) + LABEL_BYTES
+            need = per * ctx.num_classes if p["memory_format"] == "raw" else 0  # a JPEG's size is unknown before
+            if self.budget.total is not None and self.budget.total < need:
+                raise BudgetExceeded(f"braincl (memory_format=raw): memory.budget={self.budget.total} bytes cannot "
+                                     f"hold one exemplar of each of the {ctx.num_classes} classes ({per} bytes "
+                                     f"each); give at least {need} bytes")
+            return
+        if p["max_cdf_length"] is None:
+            raise ValueError("method.params.max_cdf_length must be an integer: it bounds the entropy tables' "
+                             "bytes, which the budget check needs before training")
         codec = build_codec(ctx.image_shape[0], p["N"], p["M"], depth=p["depth"])
-        codec.update(force=True)
-        probe = CompletionNet(codec.g_s, strip_density_model(codec.entropy_bottleneck), ctx.image_shape[1:],
-                              p["decoder_precision"])
-        dec, tab = probe.decoder_nbytes(), probe.tables_nbytes()
+        dec = CompletionNet(codec.g_s, codec.entropy_bottleneck, ctx.image_shape[1:],
+                            p["decoder_precision"]).decoder_nbytes()
+        tab = tables_nbytes_bound(p["M"], p["max_cdf_length"])
+        latent = [-(-s // codec.downsampling) for s in ctx.image_shape[1:]]
+        cue = CUE_HEADER.size + cue_nbytes_bound(latent, p["M"])
         decoders = dec if p["completion"] == "shared" else dec * ctx.num_tasks
-        cues = ctx.num_tasks * TASK_HEADER.size + ctx.num_classes * (CUE_HEADER.size + 4)  # rANS emits >= 4 B
+        cues = ctx.num_tasks * TASK_HEADER.size + ctx.num_classes * cue
         need = decoders + tab * ctx.num_tasks + cues
+        self.minimum_budget = need
         if self.budget.total is not None and self.budget.total < need:
             raise BudgetExceeded(
                 f"braincl: memory.budget={self.budget.total} bytes cannot hold the completion networks of "
                 f"{ctx.num_tasks} tasks ({dec} bytes each at {p['decoder_precision']}, N={p['N']}, M={p['M']}, "
-                f"completion={p['completion']}: {decoders} bytes) plus their entropy tables (about {tab} bytes per "
-                f"task) and one cue per class ({cues} bytes at least). Give at least {need} bytes, or use a smaller "
-                "codec (method.params.N / M), decoder_precision=fp16 or completion=shared")
+                f"completion={p['completion']}: {decoders} bytes) plus their entropy tables (up to {tab} bytes per "
+                f"task at max_cdf_length={p['max_cdf_length']}) and one cue per class (up to {cue} bytes each, "
+                f"{cues} bytes with task headers). Give at least {need} bytes, or use a smaller codec "
+                "(method.params.N / M), decoder_precision=fp16 or completion=shared")
 
     def fit_long_term_memory(self) -> int:
         """Cut long-term memory to the largest class-balanced number of cues per class that fits the
@@ -150,6 +261,8 @@ class BrainCL(Learner):
 
         p, device = self.params, self.engine.device
         images = task.train.images()
+        if p["memory_format"] != "cues":
+            return self.store_task(task, images)
         shared = self.decoders[0].g_s if (p["completion"] == "shared" and self.decoders) else None
         if shared is not None:
             shared.requires_grad_(True)  # the shared decoder keeps learning; old tasks decode through it
@@ -157,8 +270,9 @@ class BrainCL(Learner):
         stats = train_codec(codec, images, lmbda=p["lambda"], epochs=p["codec_epochs"], steps=p["codec_steps"],
                             batch_size=p["codec_batch_size"], lr=p["codec_lr"], aux_lr=p["codec_aux_lr"],
                             device=device, progress=self.engine.progress, desc=f"task {task.index + 1} codec",
-                            seed=self.ctx.seed * 1000 + task.index)
-        completion = freeze(codec, self.ctx.image_shape[1:], p["decoder_precision"])
+                            seed=self.ctx.seed * 1000 + task.index, compute=self.engine.compute,
+                            count_flops=self.engine.count_flops)
+        completion = freeze(codec, self.ctx.image_shape[1:], p["decoder_precision"], p["max_cdf_length"])
         strings, shape = encode(codec, images, p["recall_batch_size"], device)
         del codec  # g_a is not stored and not charged
         self.decoders.append(completion)
@@ -169,10 +283,38 @@ class BrainCL(Learner):
                              "decoder_bytes": completion.decoder_nbytes(), "table_bytes": completion.tables_nbytes()})
         return wm
 
+    def store_task(self, task, images: torch.Tensor) -> ExemplarStore:
+        """The controls' working memory: every training image, raw or as a JPEG file at its class's
+        quality (``jpeg_replay.choose_quality``: the highest quality at which ``jpeg_target_ratio``
+        times the raw exemplars a class could keep in its final share of the budget fit there)."""
+        fmt, labels = self.params["memory_format"], task.train.labels
+        wm = ExemplarStore(fmt)
+        if fmt == "raw":
+            wm.add(task.index, list(images), labels)
+        else:
+            from baselines.jpeg_replay import choose_quality, encode_jpeg
+
+            qualities, items = self.params["jpeg_qualities"], [None] * len(images)
+            raw = int(np.prod(self.ctx.image_shape)) + LABEL_BYTES
+            for cls in task.classes:
+                idx = np.flatnonzero(labels == cls)
+                if self.budget.total is None:
+                    q = max(qualities)
+                else:
+                    share = self.budget.total // self.ctx.num_classes
+                    target = max(1, int(np.ceil(self.params["jpeg_target_ratio"] * (share // raw))))
+                    q = choose_quality(images[torch.as_tensor(idx)], qualities, target, share)
+                self.jpeg_quality[int(cls)] = q
+                for i in idx:
+                    items[i] = encode_jpeg(images[i], q)
+            wm.add(task.index, items, labels)
+        self.history.append({"task": task.index, "working_items": len(wm), "mean_item_bytes": wm.mean_cue_bytes()})
+        return wm
+
     def recalled(self, store: CueStore, transform) -> torch.utils.data.Dataset:
-        """Recalled samples of ``store`` as a Dataset: decoded once into uint8 (``cache_recall``)
-        or decoded item by item."""
-        if self.params["cache_recall"]:
+        """Recalled samples of ``store`` as a Dataset: decoded once into uint8 (``cache_recall``, and
+        always for the raw/jpeg controls) or decoded item by item."""
+        if self.params["cache_recall"] or isinstance(store, ExemplarStore):
             images, labels = store.recall(self.decoders, self.params["recall_batch_size"], self.engine.device)
             return ImageDataset(lambda i: images[i], labels, transform)
         decoders = self.decoders if self.engine.device.type == "cpu" else [copy.deepcopy(d).to("cpu") for d in self.decoders]
@@ -185,7 +327,7 @@ class BrainCL(Learner):
         model = self.model
         loader = self.engine.loader(self.recalled(wm, self.ctx.train_transform), shuffle=True, drop_last=True)
         kwargs = dict(epochs=self.params["wake_epochs"], optimizer=self.params["wake_optimizer"] or None,
-                      desc=f"task {task.index + 1} wake")
+                      desc=f"task {task.index + 1} wake", phase="wake")
         if not self.params["freeze_backbone_in_wake"]:
             return self.engine.fit(model, loader, **kwargs)
         with frozen(model.backbone):
@@ -203,17 +345,20 @@ class BrainCL(Learner):
             self.ltm.extend(wm, idx[order])
         return self.fit_long_term_memory()
 
-    def balanced_loader(self, datasets: list) -> DataLoader:
-        """Batches drawn with replacement so that every task contributes equally in expectation."""
+    def sleep_draws(self, current: int, has_old: bool) -> int:
+        """Samples per sleep epoch. Default: what ``er`` draws per epoch, i.e. its whole current
+        batches (``floor(N / B) * B``), and a buffer batch beside each of them once old tasks exist."""
+        if self.params["sleep_epoch_size"] is not None:
+            return int(self.params["sleep_epoch_size"])
+        batch = int(self.engine.cfg["batch_size"])
+        return max(1, current // batch) * batch * (2 if has_old else 1)
+
+    def balanced_loader(self, datasets: list, draws: int) -> DataLoader:
+        """``draws`` samples per epoch, with replacement, so that every task contributes equally in
+        expectation; through the engine, so each sample gets its augmentation seed."""
         data = torch.utils.data.ConcatDataset(datasets)
-        weights = torch.cat([torch.full((len(d),), 1.0 / len(d)) for d in datasets])
-        cfg = self.engine.cfg
-        workers = int(cfg.get("num_workers", 0))
-        draws = self.params["sleep_epoch_size"] or len(data)  # null: one epoch = every recalled sample once in expectation
-        sampler = WeightedRandomSampler(weights, num_samples=int(draws), replacement=True, generator=make_generator())
-        return DataLoader(data, batch_size=cfg["batch_size"], sampler=sampler, drop_last=int(draws) > cfg["batch_size"],
-                          num_workers=workers, worker_init_fn=worker_init_fn if workers > 0 else None,
-                          pin_memory=bool(cfg.get("pin_memory")) and self.engine.device.type == "cuda")
+        weights = torch.cat([torch.full((len(d),), 1.0 / len(d), dtype=torch.double) for d in datasets])
+        return self.engine.loader(data, shuffle=True, drop_last=True, weights=weights, num_samples=draws)
 
     def sleep(self, task, wm: CueStore) -> dict:
         """Consolidate: fine-tune the whole model on recalled samples of every task (old tasks from
@@ -222,12 +367,14 @@ class BrainCL(Learner):
         datasets = []
         for t in self.ltm.task_ids():
             if t != task.index:
-                old = CueStore()
+                old = self.new_store()
                 old.extend(self.ltm, np.flatnonzero(self.ltm.tasks == t))
                 datasets.append(self.recalled(old, tf))
         datasets.append(self.recalled(wm, tf))
-        return self.engine.fit(self.model, self.balanced_loader(datasets), epochs=self.params["sleep_epochs"],
-                               optimizer=self.params["sleep_optimizer"] or None, desc=f"task {task.index + 1} sleep")
+        loader = self.balanced_loader(datasets, self.sleep_draws(len(wm), has_old=len(datasets) > 1))
+        return self.engine.fit(self.model, loader, epochs=self.params["sleep_epochs"],
+                               optimizer=self.params["sleep_optimizer"] or None, desc=f"task {task.index + 1} sleep",
+                               phase="sleep")
 
     # ------------------------------------------------------------------ lifecycle
     def train_task(self, task):
@@ -245,6 +392,8 @@ class BrainCL(Learner):
 
     def info(self) -> dict:
         return {"ablations": {k: self.params[k] for k in ABLATIONS},
+                "memory_format": self.params["memory_format"],
+                "jpeg_quality": {str(c): q for c, q in self.jpeg_quality.items()},
                 "cue_metadata": (f"per task {TASK_HEADER.size} B (task id, latent H, W, count); per cue "
                                  f"{CUE_HEADER.size} B (label int16, length uint16, crc32)"),
                 "per_task": self.history}

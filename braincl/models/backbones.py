@@ -3,7 +3,8 @@ penultimate features (no classifier).
 
 ``resnet18`` is torchvision's. Its ImageNet stem (7x7 stride-2 conv and max-pool) suits images of
 64 px and more; the small-image stem (3x3 stride-1 conv, no max-pool) is the CIFAR convention for
-28-32 px. ``resnet18_slim`` is the same network at reduced width for CPU-scale runs."""
+28-32 px. ``resnet18_slim`` is the same network at reduced width for CPU-scale runs. ``mlp`` is Mammoth's
+MNISTMLP (``backbone/MNISTMLP.py``): flatten, then fully connected layers with ReLU (784-100-100)."""
 
 from __future__ import annotations
 
@@ -95,6 +96,24 @@ def resnet18_slim(in_channels: int, image_size: int, stem: str = "auto", width: 
     net = cls(width)
     _adapt_stem(net, _stem(stem, image_size), in_channels, width)
     return net, width * 8
+
+
+@BACKBONES.register("mlp")
+def mlp(in_channels: int, image_size: int, hidden=(100, 100)):
+    """Fully connected layers with ReLU over the flattened image. Weights are Xavier-uniform and
+    biases zero, as in Mammoth's MNISTMLP (``backbone/__init__.py: xavier``)."""
+    hidden = [int(h) for h in hidden]
+    if not hidden or min(hidden) < 1:
+        raise ValueError(f"model.params.hidden must list positive layer widths, got {hidden}")
+    layers: list[nn.Module] = [nn.Flatten()]
+    width = in_channels * image_size * image_size
+    for h in hidden:
+        linear = nn.Linear(width, h)
+        nn.init.xavier_uniform_(linear.weight)
+        nn.init.zeros_(linear.bias)
+        layers += [linear, nn.ReLU()]
+        width = h
+    return nn.Sequential(*layers), width
 
 
 def build_backbone(name: str, in_channels: int, image_size: int, params: dict):

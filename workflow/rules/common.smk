@@ -19,45 +19,79 @@ def _experiment_path(path):
     return p if p.is_absolute() else REPO / p
 
 
-def _expand_grid():
-    """(dataset, protocol, method, budget, seed) -> {experiment, sets}. Budget is 'none' for
-    methods that keep no memory or are bounds (finetune, joint): they run once per seed."""
+def _expand_grid(entries, group):
+    """(dataset, protocol, method[+variant], budget, seed) -> {experiment, sets, group}. Budget is 'none'
+    for methods that keep no memory or are bounds (finetune, joint): they run once per seed. A
+    ``variant`` (an ablation or a control) appends ``+variant`` to the method's folder and sets the
+    run config's ``variant`` key, which the analysis reads."""
     from braincl import config as bconfig
     from braincl.registry import DATASETS, METHODS
 
     jobs = {}
-    for entry in config["grid"]:
+    for entry in entries:
         unknown = [m for m in entry["methods"] if m not in METHODS]
         if unknown:
-            raise ValueError(f"config grid: unknown method(s) {', '.join(unknown)}; valid: {', '.join(METHODS.names())}")
+            raise ValueError(f"config {group}: unknown method(s) {', '.join(unknown)}; valid: {', '.join(METHODS.names())}")
         if entry["dataset"] not in DATASETS:
-            raise ValueError(f"config grid: unknown data set {entry['dataset']!r}; valid: {', '.join(DATASETS.names())}")
+            raise ValueError(f"config {group}: unknown data set {entry['dataset']!r}; valid: {', '.join(DATASETS.names())}")
         label = entry.get("label") or entry["dataset"]
+        variant = entry.get("variant")
         experiment = _experiment_path(entry["experiment"])
         base = bconfig.load_yaml(experiment)
         for method in entry["methods"]:
             budgets = entry["budgets"] if METHODS.get(method).needs_budget else ["none"]
+            folder = f"{method}+{variant}" if variant else method
             for budget in budgets:
                 for seed in entry["seeds"]:
                     sets = [f"{k}={v}" for k, v in (entry.get("set") or {}).items()]
                     sets += [f"dataset.name={entry['dataset']}", f"dataset.label={label}", f"protocol={entry['protocol']}",
                              f"method.name={method}", f"seed={seed}"]
+                    if variant:
+                        sets.append(f"variant={variant}")
                     if budget != "none":
                         sets.append(f"memory.budget={budget}")
                     # Resolve and validate now: a typo fails here, not in job 37 of 300.
                     try:
                         bconfig.validate(bconfig.resolve(base, sets))
                     except bconfig.ConfigError as err:
-                        raise ValueError(f"config grid entry {label}/{method}/{budget}/seed{seed}: {err}") from None
-                    key = (label, entry["protocol"], method, str(budget), str(seed))
+                        raise ValueError(f"config {group} entry {label}/{folder}/{budget}/seed{seed}: {err}") from None
+                    key = (label, entry["protocol"], folder, str(budget), str(seed))
                     if key in jobs:
-                        raise ValueError(f"config grid: {'/'.join(key)} appears twice; give grid entries distinct labels")
-                    jobs[key] = {"experiment": str(experiment), "sets": sets, "dataset": entry["dataset"]}
+                        raise ValueError(f"config {group}: {'/'.join(key)} appears twice; give entries distinct labels or variants")
+                    jobs[key] = {"experiment": str(experiment), "sets": sets, "dataset": entry["dataset"], "group": group}
     return jobs
 
 
-JOBS = _expand_grid()
-RUN_FILES = [f"{RUNS}/{d}/{p}/{m}/{b}/seed{s}/metrics.json" for (d, p, m, b, s) in JOBS]
+def _run_file(key):
+    d, p, m, b, s = key
+    return f"{RUNS}/{d}/{p}/{m}/{b}/seed{s}/metrics.json"
+
+
+def _all_jobs():
+    """The default grid (target `all`) and every named group under `targets:`. A run in two groups
+    (the same path) is one job, so its settings must agree."""
+    groups = {"grid": _expand_grid(config["grid"], "grid")}
+    for name, entries in (config.get("targets") or {}).items():
+        groups[name] = _expand_grid(entries, f"targets.{name}")
+    jobs = {}
+    for name, group in groups.items():
+        for key, job in group.items():
+            if key in jobs and (jobs[key]["sets"], jobs[key]["experiment"]) != (job["sets"], job["experiment"]):
+                raise ValueError(f"config {job['group']}: {'/'.join(key)} is also in {jobs[key]['group']} with other settings")
+            jobs.setdefault(key, job)
+    return jobs, {name: [_run_file(k) for k in group] for name, group in groups.items()}
+
+
+JOBS, _GROUP_RUNS = _all_jobs()
+RUN_FILES = _GROUP_RUNS.pop("grid")
+# Named groups of runs beyond the default grid (e.g. `reference`, `ablations`): target_runs(name).
+TARGET_RUNS = _GROUP_RUNS
+
+
+def target_runs(name):
+    if name not in TARGET_RUNS:
+        raise ValueError(f"config has no targets.{name}; add it to the workflow config")
+    return TARGET_RUNS[name]
 
 
 def job_for(wc):
@@ -85,13 +119,13 @@ def train_runtime(wc):
     """Minutes for SLURM: from the cost model's table (keyed by label or data set, then method) when
     given, else the configured default."""
     fallback = RUNTIMES.get("default", config["resources"]["train"]["runtime"])
-    loader = job_for(wc)["dataset"]
-    return int(RUNTIMES.get(f"{wc.dataset}/{wc.method}", RUNTIMES.get(f"{loader}/{wc.method}", fallback)))
+    loader, method = job_for(wc)["dataset"], wc.method.split("+")[0]
+    return int(RUNTIMES.get(f"{wc.dataset}/{method}", RUNTIMES.get(f"{loader}/{method}", fallback)))
 
 
 wildcard_constraints:
     dataset="[A-Za-z0-9_.-]+",
     protocol="[A-Za-z0-9_.-]+",
-    method="[A-Za-z0-9_]+",
+    method="[A-Za-z0-9_]+(\\+[A-Za-z0-9_.-]+)?",
     budget="[A-Za-z0-9_.]+",
     seed="[0-9]+",

@@ -1,0 +1,69 @@
+"""The committed default-grid records keep the promises the README makes about them: they come from
+a clean revision of the code, the replay baselines fit the task they have just trained, ER rehearses
+with a buffer minibatch at every step, and BrainCL trains its backbone no more than ER does."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+RUNS = Path(__file__).resolve().parents[1] / "results" / "runs"
+GRID = RUNS / "mnist5k" / "cil"
+
+
+def records(root: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(root.rglob("metrics.json"))]
+
+
+@pytest.fixture(scope="module")
+def grid() -> list[dict]:
+    recs = [r for r in records(GRID) if not r["config"].get("variant")]
+    assert recs, f"no committed default-grid records under {GRID}"
+    return recs
+
+
+def test_every_committed_record_comes_from_a_clean_revision():
+    recs = records(RUNS)
+    assert recs
+    bad = sorted({str(r["environment"].get("git_revision")) for r in recs
+                  if not re.fullmatch(r"[0-9a-f]{40}", str(r["environment"].get("git_revision")))})
+    assert not bad, f"records from a dirty or unknown revision: {bad}"
+
+
+@pytest.mark.parametrize("method", ["finetune", "er"])
+def test_finetune_and_er_fit_the_task_just_trained(grid, method):
+    by_budget = defaultdict(list)
+    for r in grid:
+        if r["run"]["method"] == method:
+            R = r["accuracy"]["tag"]
+            by_budget[r["run"]["budget_bytes"]].extend(R[t][t] for t in range(len(R)))
+    assert by_budget, f"no {method} records"
+    for budget, diag in by_budget.items():
+        assert np.mean(diag) >= 0.95, f"{method} at {budget} B: mean R[t][t] = {np.mean(diag):.3f} < 0.95"
+
+
+def test_er_draws_a_buffer_minibatch_at_every_step(grid):
+    ers = [r for r in grid if r["run"]["method"] == "er"]
+    assert ers
+    for r in ers:
+        assert r["config"]["method"]["params"]["replay"] == "step"
+        B = r["config"]["train"]["batch_size"]
+        for task in r["compute"]["per_task"][1:]:  # the buffer is empty during the first task
+            train = task["phases"]["train"]
+            assert train["samples"] == 2 * B * train["steps"], task
+
+
+def test_braincl_trains_its_backbone_no_more_than_er(grid):
+    er = {(r["run"]["budget_bytes"], r["run"]["seed"]): r for r in grid if r["run"]["method"] == "er"}
+    brains = [r for r in grid if r["run"]["method"] == "braincl"]
+    assert brains
+    for r in brains:
+        ref = er[(r["run"]["budget_bytes"], r["run"]["seed"])]
+        for ours, theirs in zip(r["compute"]["per_task"], ref["compute"]["per_task"]):
+            mine = sum(p["backbone_backward"] for name, p in ours["phases"].items() if name != "codec")
+            assert mine <= theirs["phases"]["train"]["backbone_backward"], (r["run"], ours["task"])
