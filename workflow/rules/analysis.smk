@@ -45,12 +45,11 @@ rule analysis:
         "{ANALYSIS_CMD} --only core > {log} 2>&1"
 
 
-# Unknown classes (2 held out) and long tail (rho 10, 100) are runs of their own; covariate shift is
-# evaluated on the final model of the grid's runs, hence the grid as input too.
+# Unknown classes (2 held out), long tail (rho 10, 100) and covariate shift (corruptions of the final
+# model's test images) are runs of their own, under their own protocol labels.
 rule robustness:
     input:
         lambda wc: target_runs("robustness"),
-        RUN_FILES,
     output:
         group_files("robustness"),
     log:
