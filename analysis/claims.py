@@ -64,13 +64,14 @@ def _comparison_line(label: str, a_name: str, b_name: str, c: Comparison, scale:
             f"2-std threshold {thr} → {verdict}")
 
 
-def _aggregate(outcomes: list[bool | None]) -> str:
-    """All tested places hold -> reproduced; some -> partly; none -> not reproduced; none tested ->
-    not testable here."""
+def _aggregate(outcomes: list, full=True) -> str:
+    """Every place tested and holding in full (``full``) -> reproduced; some holding, or holding in
+    part (any other truthy outcome) -> partly; none -> not reproduced; none tested (all None) -> not
+    testable here."""
     tested = [o for o in outcomes if o is not None]
     if not tested:
         return NOT_TESTABLE
-    if all(tested) and len(tested) == len(outcomes):
+    if all(o == full for o in tested) and len(tested) == len(outcomes):
         return REPRODUCED
     return PARTLY if any(tested) else NOT_REPRODUCED
 
@@ -109,15 +110,7 @@ def claim_equal_memory(res: Results, weighting: str) -> Claim:
             both.append(cmp.leads if cmp.testable else None)
         outcomes.append(None if None in both else True if all(both) else "some" if any(both) else False)
     c.evidence.append(f"runs: {_runs_glob(mine)} and the baselines beside them")
-    tested = [o for o in outcomes if o is not None]
-    if not tested:
-        c.verdict = NOT_TESTABLE
-    elif all(o is True for o in tested) and len(tested) == len(outcomes):
-        c.verdict = REPRODUCED
-    elif any(o in (True, "some") for o in tested):
-        c.verdict = PARTLY
-    else:
-        c.verdict = NOT_REPRODUCED
+    c.verdict = _aggregate(outcomes)
     return c
 
 
@@ -245,15 +238,7 @@ def claim_lambda(res: Results, weighting: str) -> Claim:
             + ("differs beyond 2 std" if follows else "within 2 std"))
         outcomes.append("both" if trade and follows else "trade" if trade else False)
     c.evidence.append(f"runs: {_runs_glob(runs[runs['variant'] != ''])} and the full BrainCL runs beside them")
-    tested = [o for o in outcomes if o is not None]
-    if not tested:
-        c.verdict = NOT_TESTABLE
-    elif all(o == "both" for o in tested) and len(tested) == len(outcomes):
-        c.verdict = REPRODUCED
-    elif any(o for o in tested):
-        c.verdict = PARTLY
-    else:
-        c.verdict = NOT_REPRODUCED
+    c.verdict = _aggregate(outcomes, full="both")
     return c
 
 

@@ -1,8 +1,12 @@
 """``icarl``: iCaRL (Rebuffi et al., 2017): herding exemplars, distillation, nearest-mean-of-exemplars.
 
-Training: cross-entropy over all seen classes on new data plus the buffer, and iCaRL's sigmoid
-distillation of the old outputs from the frozen previous model (as FACIL's iCaRL). After each task
-the buffer is cut to the class-balanced quota and new classes are selected by herding.
+Training, on new data plus the buffer (``loss``):
+- ``ce_kd`` (default, as FACIL's iCaRL): cross-entropy over all seen classes plus ``lambda`` times
+  iCaRL's sigmoid distillation of the old outputs from the frozen previous model;
+- ``bce`` (the iCaRL paper's Alg. 3, as Mammoth ``models/icarl.py``): one binary cross-entropy over
+  every seen output, whose targets are the one-hot label on the current task's outputs and the
+  previous model's sigmoid outputs on the old ones.
+After each task the buffer is cut to the class-balanced quota and new classes are selected by herding.
 
 Inference (``main``): the class whose exemplar-feature mean is nearest to the sample's L2-normalised
 feature. The means are a function of the buffer and the current model, recomputed whenever the
@@ -25,6 +29,12 @@ class ICaRL(TeacherMixin, ReplayLearner):
 
     def loss(self, x, y):
         logits = self.model(x)
+        if self.params["loss"] == "bce":
+            targets = F.one_hot(y, logits.shape[1]).float()
+            if self.teacher is not None:
+                old = self.num_old_classes
+                targets[:, :old] = torch.sigmoid(self.teacher_logits(x).float())
+            return F.binary_cross_entropy_with_logits(logits.float(), targets)
         loss = F.cross_entropy(logits, y)
         if self.teacher is not None:
             old = self.num_old_classes

@@ -127,6 +127,28 @@ def test_icarl_herding_tracks_the_class_mean_better_than_random(tiny_cfg, monkey
         assert herd.mean() < 0.5 * rand.mean()
 
 
+def test_icarl_bce_loss_targets_labels_on_new_outputs_and_teacher_sigmoids_on_old(tiny_cfg):
+    """loss: bce is the iCaRL paper's Alg. 3 (Mammoth models/icarl.py): one BCE over every seen
+    output; new outputs target the one-hot label, old outputs the previous model's sigmoid."""
+    learner, scenario = make_learner(tiny_cfg("icarl", budget="60KB", **{"method.params.loss": "bce"}))
+    first = scenario.task(0)
+    learner.begin_task(first)
+    learner.end_task(first)
+    second = scenario.task(1)
+    learner.begin_task(second)
+    x = torch.stack([learner.ctx.eval_transform(img) for img in learner.buffer.images[:4]])
+    y = torch.tensor([2, 3, 2, 3])
+    learner.model.eval()
+    with torch.no_grad():
+        logits, old = learner.model(x), learner.teacher_logits(x)
+        targets = torch.cat([torch.sigmoid(old), F.one_hot(y - 2, 2).float()], dim=1)
+        expected = F.binary_cross_entropy_with_logits(logits, targets)
+        assert torch.allclose(learner.loss(x, y), expected)
+        # and it is not the default ce_kd loss
+        learner.params["loss"] = "ce_kd"
+        assert not torch.allclose(learner.loss(x, y), expected)
+
+
 def test_icarl_predicts_by_nearest_mean_and_records_the_cnn(tiny_cfg):
     learner, scenario = make_learner(tiny_cfg("icarl", budget="60KB"))
     task = scenario.task(0)
@@ -240,24 +262,29 @@ def test_wa_aligns_after_each_incremental_task(tiny_cfg):
 
 
 # ---------------------------------------------------------------------------------------------- jpeg
+@pytest.mark.parametrize("tables", ["shared", "per_file"])
 @pytest.mark.parametrize("budget", ["6KB", "25KB", "60KB", "200KB"])
-def test_jpeg_replay_keeps_its_bytes_within_the_budget(tiny_cfg, budget):
-    from baselines.jpeg_replay import METADATA_BYTES, decode_jpeg, encode_jpeg
+def test_jpeg_replay_keeps_its_bytes_within_the_budget(tiny_cfg, budget, tables):
+    from baselines.jpeg_replay import METADATA_BYTES, decode_jpeg, encode_jpeg, jpeg_tables, tables_nbytes
 
-    learner, scenario = make_learner(tiny_cfg("jpeg_replay", budget=budget))
+    learner, scenario = make_learner(tiny_cfg("jpeg_replay", budget=budget, **{"method.params.tables": tables}))
+    shared = tables == "shared"
     for t in range(2):
         learner.begin_task(scenario.task(t))
         learner.end_task(scenario.task(t))
         files = [p for ps in learner.payloads.values() for p in ps]
         charged = learner.memory().charged
-        assert charged == sum(len(p) for p in files) + METADATA_BYTES * len(files)
+        in_use = {learner.quality[c] for c, ps in learner.payloads.items() if ps}
+        assert charged == (sum(len(p) for p in files) + METADATA_BYTES * len(files)
+                           + (tables_nbytes(in_use, 1) if shared else 0))
         assert charged <= learner.budget.total
-        assert all(p[:2] == b"\xff\xd8" for p in files)  # real JPEG files (SOI marker)
-    img = decode_jpeg(files[0])
+        assert all(p[:2] == b"\xff\xd8" for p in files)  # JPEG streams (SOI marker)
+    cls0 = next(iter(learner.payloads))
+    img = decode_jpeg(files[0], jpeg_tables(learner.quality[cls0], 1) if shared else None)
     assert img.dtype == torch.uint8 and tuple(img.shape) == learner.ctx.image_shape
     # the quality rule: the chosen quality meets the target in the final share; the next higher does not
     qualities = sorted(learner.params["qualities"])
-    final_share = learner.budget.total // scenario.num_classes
+    final_share = (learner.budget.total - learner.reserved_bytes()) // scenario.num_classes
     raw = scenario.task(0).train.source.bytes_per_image + 2
     target = max(1, int(np.ceil(learner.params["target_ratio"] * (final_share // raw))))
     assert learner.target() == target
@@ -266,7 +293,7 @@ def test_jpeg_replay_keeps_its_bytes_within_the_budget(tiny_cfg, budget):
     idx = np.flatnonzero(task.train.labels == cls)
     order = random_selection(idx, len(idx), seed=learner.ctx.seed * 1000 + cls)
     images = task.train.source.read_many(task.train.indices[idx[order]])[:target]
-    cost = lambda q: sum(len(encode_jpeg(i, q)) + METADATA_BYTES for i in images)  # noqa: E731
+    cost = lambda q: sum(len(encode_jpeg(i, q, shared)) + METADATA_BYTES for i in images)  # noqa: E731
     q = learner.quality[cls]
     assert cost(q) <= final_share or q == qualities[0]
     higher = [h for h in qualities if h > q]
@@ -274,11 +301,28 @@ def test_jpeg_replay_keeps_its_bytes_within_the_budget(tiny_cfg, budget):
     checkpoint_roundtrip(learner)
 
 
+def test_shared_jpeg_tables_decode_exactly_and_save_bytes(tiny_cfg):
+    """An abbreviated stream plus its quality's tables decodes to the same pixels as a whole file
+    at that quality, and is much smaller than an optimised whole file."""
+    from baselines.jpeg_replay import decode_jpeg, encode_jpeg, jpeg_tables
+
+    learner, scenario = make_learner(tiny_cfg("jpeg_replay", budget="60KB"))
+    task = scenario.task(0)
+    images = task.train.source.read_many(task.train.indices[:20])
+    for q in (10, 50, 90):
+        for img in images:
+            whole = encode_jpeg(img, q)
+            short = encode_jpeg(img, q, abbreviated=True)
+            assert b"\xff\xdb" not in short  # no quantisation table (DQT) in the stream itself
+            # the same quantisation; optimised Huffman coding is lossless: the same pixels
+            assert torch.equal(decode_jpeg(short, jpeg_tables(q, 1)), decode_jpeg(whole))
+        saved = np.mean([len(encode_jpeg(i, q)) - len(encode_jpeg(i, q, abbreviated=True)) for i in images])
+        assert saved > 50, (q, saved)
+
+
 def test_jpeg_replay_refuses_a_budget_without_room_for_one_exemplar(tiny_cfg):
-    learner, scenario = make_learner(tiny_cfg("jpeg_replay", budget="400B"))
-    learner.begin_task(scenario.task(0))
-    with pytest.raises(BudgetExceeded, match="cannot hold one exemplar"):
-        learner.end_task(scenario.task(0))
+    with pytest.raises(BudgetExceeded, match="cannot hold one JPEG exemplar"):
+        make_learner(tiny_cfg("jpeg_replay", budget="3KB"))
 
 
 # ---------------------------------------------------------------------------------------------- teacher policy

@@ -67,8 +67,12 @@ def test_memory_format_controls_charge_their_items(fmt, tiny_cfg):
     if fmt == "raw":
         assert ltm.nbytes() == len(ltm) * (28 * 28 + 2)
     else:
-        assert ltm.nbytes() == sum(len(x) + METADATA_BYTES for x in ltm.items)
-        assert decode_jpeg(ltm.items[0]).shape == (1, 28, 28)
+        from baselines.jpeg_replay import jpeg_tables, tables_nbytes
+
+        assert ltm.nbytes() == sum(len(x) + METADATA_BYTES for _, x in ltm.items)
+        q, stream = ltm.items[0]
+        assert decode_jpeg(stream, jpeg_tables(q, 1)).shape == (1, 28, 28)
+        assert mem["bytes"]["entropy_tables"] == tables_nbytes({q for q, _ in ltm.items}, 1) > 0
         assert learner.info()["jpeg_quality"]
     assert learner.info()["memory_format"] == fmt
     assert learner.decoders == []  # no codec was trained

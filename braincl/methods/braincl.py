@@ -21,8 +21,9 @@ same latents, but those latents then pass through the drifted shared decoder), `
 ``lambda``, ``N``/``M``, ``decoder_precision`` and ``memory_format``.
 
 Controls (``memory_format``): ``cues`` is BrainCL. ``raw`` keeps raw uint8 exemplars (+ int16
-label) and ``jpeg`` keeps JPEG files of them (``baselines.jpeg_replay``'s encoder and quality
-rule; file length + 7 B metadata), with no codec; wake, selection, the class-balanced budget fit
+label) and ``jpeg`` keeps them as abbreviated JPEG streams with tables shared per quality
+(``baselines.jpeg_replay``'s encoder and quality rule; stream length + 7 B metadata, plus the
+tables of the qualities kept), with no codec; wake, selection, the class-balanced budget fit
 and sleep are unchanged. They separate what the memory holds from how BrainCL rehearses.
 
 Training length (the suite's equal-training rule): wake and sleep run ``train.epochs`` unless
@@ -60,9 +61,9 @@ class ExemplarStore:
     images (``raw``: C*H*W bytes + an int16 label) or JPEG files (``jpeg``: file length + label,
     length and quality, as ``jpeg_replay`` charges them)."""
 
-    def __init__(self, fmt: str):
-        self.format = fmt
-        self.items: list = []
+    def __init__(self, fmt: str, channels: int = 1):
+        self.format, self.channels = fmt, channels
+        self.items: list = []  # raw: uint8 CHW tensors; jpeg: (quality, abbreviated stream)
         self.labels = np.zeros(0, dtype=np.int16)
         self.tasks = np.zeros(0, dtype=np.int64)
 
@@ -74,7 +75,15 @@ class ExemplarStore:
             return int(item.numel()) + LABEL_BYTES
         from baselines.jpeg_replay import METADATA_BYTES
 
-        return len(item) + METADATA_BYTES
+        return len(item[1]) + METADATA_BYTES
+
+    def tables_nbytes(self) -> int:
+        """The shared JPEG tables of the qualities in the store (``jpeg``; 0 for ``raw``)."""
+        if self.format == "raw":
+            return 0
+        from baselines.jpeg_replay import tables_nbytes
+
+        return tables_nbytes({q for q, _ in self.items}, self.channels)
 
     def nbytes(self) -> int:
         return sum(self.item_nbytes(x) for x in self.items)
@@ -124,9 +133,9 @@ class ExemplarStore:
         if self.format == "raw":
             images = torch.stack(self.items)
         else:
-            from baselines.jpeg_replay import decode_jpeg
+            from baselines.jpeg_replay import decode_jpeg, jpeg_tables
 
-            images = torch.stack([decode_jpeg(x) for x in self.items])
+            images = torch.stack([decode_jpeg(x, jpeg_tables(q, self.channels)) for q, x in self.items])
         return images, self.labels.astype(np.int64)
 
 
@@ -176,13 +185,22 @@ class BrainCL(Learner):
         self.history: list[dict] = []         # per-task statistics for info()
 
     def new_store(self):
-        return CueStore() if self.params["memory_format"] == "cues" else ExemplarStore(self.params["memory_format"])
+        return CueStore() if self.params["memory_format"] == "cues" else ExemplarStore(self.params["memory_format"], self.ctx.image_shape[0])
 
     # ------------------------------------------------------------------ budget
     def fixed_nbytes(self) -> tuple[int, int]:
-        """(decoder bytes, entropy-table bytes) of every task so far; a shared g_s counts once."""
+        """(decoder bytes, table bytes) that long-term memory must leave room for: every task's
+        completion network (a shared g_s counts once) and entropy tables, or, for the ``jpeg``
+        control, the shared JPEG tables of every candidate quality."""
         unique = {id(d.g_s): d.decoder_nbytes() for d in self.decoders}
-        return sum(unique.values()), sum(d.tables_nbytes() for d in self.decoders)
+        return sum(unique.values()), sum(d.tables_nbytes() for d in self.decoders) + self.jpeg_tables_reserve()
+
+    def jpeg_tables_reserve(self) -> int:
+        if self.params["memory_format"] != "jpeg":
+            return 0
+        from baselines.jpeg_replay import tables_nbytes
+
+        return tables_nbytes(self.params["jpeg_qualities"], self.ctx.image_shape[0])
 
     def setup(self):
         """Refuse a budget that cannot hold what the run will charge at the least: the completion
@@ -193,12 +211,18 @@ class BrainCL(Learner):
 
         p, ctx = self.params, self.ctx
         if p["memory_format"] != "cues":
-            per = int(np.prod(ctx.image_shape)) + LABEL_BYTES
-            need = per * ctx.num_classes if p["memory_format"] == "raw" else 0  # a JPEG's size is unknown before
+            if p["memory_format"] == "raw":
+                per = int(np.prod(ctx.image_shape)) + LABEL_BYTES
+            else:
+                from baselines.jpeg_replay import worst_case_nbytes
+
+                per = worst_case_nbytes(ctx.image_shape, min(p["jpeg_qualities"]), abbreviated=True)
+            need = per * ctx.num_classes + self.jpeg_tables_reserve()
             if self.budget.total is not None and self.budget.total < need:
-                raise BudgetExceeded(f"braincl (memory_format=raw): memory.budget={self.budget.total} bytes cannot "
-                                     f"hold one exemplar of each of the {ctx.num_classes} classes ({per} bytes "
-                                     f"each); give at least {need} bytes")
+                raise BudgetExceeded(f"braincl (memory_format={p['memory_format']}): memory.budget={self.budget.total} "
+                                     f"bytes cannot hold one exemplar of each of the {ctx.num_classes} classes (up to "
+                                     f"{per} bytes each, plus {self.jpeg_tables_reserve()} bytes of JPEG tables); "
+                                     f"give at least {need} bytes")
             return
         if p["max_cdf_length"] is None:
             raise ValueError("method.params.max_cdf_length must be an integer: it bounds the entropy tables' "
@@ -288,7 +312,7 @@ class BrainCL(Learner):
         quality (``jpeg_replay.choose_quality``: the highest quality at which ``jpeg_target_ratio``
         times the raw exemplars a class could keep in its final share of the budget fit there)."""
         fmt, labels = self.params["memory_format"], task.train.labels
-        wm = ExemplarStore(fmt)
+        wm = ExemplarStore(fmt, self.ctx.image_shape[0])
         if fmt == "raw":
             wm.add(task.index, list(images), labels)
         else:
@@ -301,12 +325,12 @@ class BrainCL(Learner):
                 if self.budget.total is None:
                     q = max(qualities)
                 else:
-                    share = self.budget.total // self.ctx.num_classes
+                    share = (self.budget.total - self.jpeg_tables_reserve()) // self.ctx.num_classes
                     target = max(1, int(np.ceil(self.params["jpeg_target_ratio"] * (share // raw))))
-                    q = choose_quality(images[torch.as_tensor(idx)], qualities, target, share)
+                    q = choose_quality(images[torch.as_tensor(idx)], qualities, target, share, abbreviated=True)
                 self.jpeg_quality[int(cls)] = q
                 for i in idx:
-                    items[i] = encode_jpeg(images[i], q)
+                    items[i] = (q, encode_jpeg(images[i], q, abbreviated=True))
             wm.add(task.index, items, labels)
         self.history.append({"task": task.index, "working_items": len(wm), "mean_item_bytes": wm.mean_cue_bytes()})
         return wm
@@ -388,6 +412,8 @@ class BrainCL(Learner):
 
     def memory(self):
         dec, tab = self.fixed_nbytes()
+        if isinstance(self.ltm, ExemplarStore):  # the controls: no codec; JPEG tables of the qualities kept
+            tab = self.ltm.tables_nbytes()
         return super().memory().add("cues", self.ltm.nbytes()).add("decoders", dec).add("entropy_tables", tab)
 
     def info(self) -> dict:
