@@ -4,7 +4,8 @@
 #   that already exist, and writes the core outputs: headline tables and figures, results/claims.md
 #   and results/report.html (a light page that links the figures; no timestamps).
 # - `robustness`, `ablations`, `controls` and `budget_curve` each train their group of runs (under
-#   `targets:` in the config) and write that group's tables and figures (analysis/outputs.py).
+#   `targets:` in the config); `{group}_tables` writes that group's tables and figures
+#   (analysis/outputs.py).
 # - `claims` runs every group, then rebuilds everything, so that results/claims.md sees every run.
 # - `figures` declares no outputs and no inputs, so Snakemake always runs it when asked and never
 #   schedules a training job for it: it rebuilds everything from the metrics.json files present,
@@ -45,58 +46,45 @@ rule analysis:
         "{ANALYSIS_CMD} --only core > {log} 2>&1"
 
 
-# Unknown classes (2 held out), long tail (rho 10, 100) and covariate shift (corruptions of the final
-# model's test images) are runs of their own, under their own protocol labels.
-rule robustness:
-    input:
-        lambda wc: target_runs("robustness"),
-    output:
-        group_files("robustness"),
-    log:
-        f"{RESULTS}/logs/robustness.log",
-    shell:
-        "{ANALYSIS_CMD} --only robustness > {log} 2>&1"
+# One target per named group of runs (`targets:` in the config): `snakemake --cores 2 NAME` trains the
+# group's runs that are missing, then writes its tables and figures (rule NAME_tables). The target
+# names the runs itself: a table rule whose outputs are committed would otherwise count as up to
+# date while none of its runs exist yet, and train nothing.
+#
+# robustness: unknown classes (2 held out), long tail (rho 10, 100) and covariate shift (corruptions
+# of the final model's test images) are runs of their own, under their own protocol labels.
+for _group in TARGET_GROUPS:
+
+    rule:
+        name:
+            f"{_group}_tables"
+        input:
+            lambda wc, g=_group: target_runs(g),
+        output:
+            group_files(_group),
+        log:
+            f"{RESULTS}/logs/{_group}.log",
+        params:
+            group=_group,
+        shell:
+            "{ANALYSIS_CMD} --only {params.group} > {log} 2>&1"
+
+    rule:
+        name:
+            _group
+        localrule: True
+        input:
+            lambda wc, g=_group: target_runs(g),
+            group_files(_group),
 
 
-rule ablations:
-    input:
-        lambda wc: target_runs("ablations"),
-    output:
-        group_files("ablations"),
-    log:
-        f"{RESULTS}/logs/ablations.log",
-    shell:
-        "{ANALYSIS_CMD} --only ablations > {log} 2>&1"
-
-
-rule controls:
-    input:
-        lambda wc: target_runs("controls"),
-    output:
-        group_files("controls"),
-    log:
-        f"{RESULTS}/logs/controls.log",
-    shell:
-        "{ANALYSIS_CMD} --only controls > {log} 2>&1"
-
-
-rule budget_curve:
-    input:
-        lambda wc: target_runs("budget_curve"),
-    output:
-        group_files("budget_curve"),
-    log:
-        f"{RESULTS}/logs/budget_curve.log",
-    shell:
-        "{ANALYSIS_CMD} --only budget_curve > {log} 2>&1"
-
-
-# Everything: the grid, every named target, then every output rebuilt from all the records.
+# Everything: the grid, every named group's runs, then every output rebuilt from all the records.
 rule claims:
     localrule: True
     input:
-        ANALYSIS_FILES,
+        RUN_FILES,
         [f for g in TARGET_GROUPS for f in group_files(g)],
+        lambda wc: [f for g in TARGET_GROUPS for f in target_runs(g)],
     shell:
         "{ANALYSIS_CMD}"
 
