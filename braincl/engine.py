@@ -19,10 +19,19 @@ from .seeding import make_generator, worker_init_fn
 
 
 def resolve_device(name: str) -> torch.device:
+    """The torch device for ``device:``; a CUDA device this machine lacks is a config error."""
+    from .config import ConfigError
+
+    name = str(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but CUDA is not available; use device=cpu or auto")
+    if name.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= count:
+            found = "no CUDA device" if count == 0 else f"{count} CUDA device(s), numbered from 0"
+            raise ConfigError(f"device: {name!r} was asked for but this machine has {found}; set device: auto "
+                              "(CUDA when present, else the CPU) or device: cpu")
     return torch.device(name)
 
 

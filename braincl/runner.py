@@ -78,15 +78,6 @@ def prepare_run(cfg: dict, splits=None) -> PreparedRun:
     from .scenario import Scenario
     from .seeding import seed_everything
 
-    device_name = str(cfg.get("device", "auto"))
-    if device_name.startswith("cuda"):
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        index = int(device_name.split(":")[1]) if ":" in device_name else 0
-        if index >= count:
-            found = "no CUDA device" if count == 0 else f"{count} CUDA device(s), numbered from 0"
-            raise config_mod.ConfigError(
-                f"device: {device_name!r} was asked for but this machine has {found}; set device: auto "
-                "(CUDA when present, else the CPU) or device: cpu")
     if cfg["train"].get("threads"):
         torch.set_num_threads(int(cfg["train"]["threads"]))
     if cfg["train"].get("deterministic", True):

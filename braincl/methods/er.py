@@ -58,19 +58,6 @@ class LiveReplay:
             yield (images, buffer.labels[idx].long(), *(buffer.extras[k][idx] for k in sorted(buffer.extras)))
 
 
-class Resampled(torch.utils.data.Dataset):
-    """``dataset[indices[i]]``: a fixed, pre-drawn sequence of items (with repeats)."""
-
-    def __init__(self, dataset, indices: torch.Tensor):
-        self.dataset, self.indices = dataset, indices.tolist()
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, i: int):
-        return self.dataset[self.indices[i]]
-
-
 class ReplayLearner(Learner):
     """Shared by every method that keeps a raw-exemplar buffer (class-balanced or reservoir)."""
 
@@ -198,9 +185,9 @@ class ReplayLearner(Learner):
                              torch.as_tensor([share / counts[t] for t in tasks], dtype=torch.float)])
         total = size + self.replay_batch_size()
         steps = max(1, len(current) // size)
-        draws = torch.multinomial(weights, steps * total, replacement=True, generator=make_generator())
-        data = Resampled(torch.utils.data.ConcatDataset([current, self.buffer_dataset()]), draws)
-        return self.engine.loader(data, shuffle=False, batch_size=total, drop_last=True)
+        data = torch.utils.data.ConcatDataset([current, self.buffer_dataset()])
+        return self.engine.loader(data, shuffle=True, batch_size=total, drop_last=True, weights=weights,
+                                  num_samples=steps * total)
 
     def fit_replay(self, task, step, desc: str, draws: int = 1):
         """Train one task with the configured replay. ``step(batch, replay_batch)``; the replay batch
