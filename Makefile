@@ -5,7 +5,7 @@ CORES ?= 2
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.braincl-installed
 
-.PHONY: run rerun test figures report full controls reference claims dry-run paper-dry-run install
+.PHONY: run rerun test figures report full controls training-length reference claims dry-run paper-dry-run install
 
 install: $(STAMP)
 
@@ -41,6 +41,9 @@ full: $(STAMP)
 
 controls: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) controls
+
+training-length: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) training_length
 
 reference: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) reference

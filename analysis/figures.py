@@ -179,6 +179,37 @@ def accuracy_vs_flops(res: Results, weighting: str = "sample"):
     return fig, None
 
 
+def training_length(res: Results, weighting: str = "sample"):
+    """Last accuracy at each training length (train.epochs on the x axis), one panel per data set and
+    budget and one line per method: a line that crosses another is a change of ranking."""
+    from .variants import training_settings
+
+    df = training_settings(res)
+    if not (df["variant"] != "").any() or df["epochs"].isna().all():
+        note = "no runs at a second training length (snakemake --cores 2 training_length)"
+        return style.placeholder(note), note
+    # Only methods that ran at more than one training length, so every line has two ends.
+    lengths = df.groupby(["dataset", "method"])["epochs"].transform("nunique")
+    df = df[lengths > 1]
+    col = f"last_acc_{weighting}"
+    pal = style.palette(df["method"])
+    panels = _panels(df)
+    fig, axes = style.subplots(len(panels))
+    for ax, (dataset, budget) in zip(axes, panels):
+        sub = _in_panel(df, dataset, budget)
+        for method in style.method_order(sub["method"]):
+            g = sub[sub["method"] == method].groupby("epochs")[col].agg(["mean", "std"]).sort_index()
+            ax.errorbar(g.index, g["mean"] * 100, yerr=g["std"].fillna(0) * 100, marker="o", ms=3, capsize=2,
+                        color=pal[method], label=method)
+        ticks = sorted(sub["epochs"].dropna().unique())
+        ax.set_xticks(ticks)
+        ax.set_xlim(ticks[0] - 0.5 * (ticks[-1] - ticks[0] or 1), ticks[-1] + 0.5 * (ticks[-1] - ticks[0] or 1))
+        ax.set(title=f"{dataset}, {budget_label(budget)}", xlabel="train.epochs (every method)",
+               ylabel=f"last accuracy (%, {weighting}-weighted)")
+    _legend(fig, axes)
+    return fig, None
+
+
 def robustness_severity(res: Results):
     """Accuracy under covariate shift against severity (0 = clean), mean over corruptions, per budget."""
     cs = res.covariate_shift[res.covariate_shift["variant"] == ""]
@@ -355,6 +386,7 @@ def builders(res: Results, benchmarks=None, weighting: str = "sample") -> dict:
         "accuracy_vs_budget": lambda: accuracy_vs_budget(res, weighting),
         "feature_spectra": lambda: feature_spectra(res),
         "accuracy_vs_flops": lambda: accuracy_vs_flops(res, weighting),
+        "training_length": lambda: training_length(res, weighting),
         "robustness_severity": lambda: robustness_severity(res),
         "robustness_longtail": lambda: robustness_longtail(res, weighting),
         "classwise_accuracy": lambda: classwise_accuracy(res),

@@ -9,7 +9,8 @@ broken run never hides the others; ``strict=True`` raises after listing all of t
 Frames (``KEYS`` = dataset, protocol, method, variant, budget_bytes, seed; accuracies are fractions):
 - ``runs``: one row per run: headline summary in both weightings, forgetting, BWT, memory, training
   compute (NaN for records without ``compute``), the long-tail ratio ``rho``, BrainCL's cue and
-  long-term-memory statistics, and ``main`` (True for the plain class-incremental runs the headline
+  long-term-memory statistics, ``epochs`` (the resolved ``train.epochs``; NaN where the record's
+  config has none), and ``main`` (True for the plain class-incremental runs the headline
   tables use);
 - ``curves``: accuracy A_t after each task t (1-based ``step``), both weightings;
 - ``per_class``: accuracy of each seen class after each task;
@@ -162,6 +163,13 @@ def long_tail_rho(record: dict):
     return np.nan if v is None else v
 
 
+def train_epochs(record: dict):
+    """``train.epochs`` of the resolved config: the training length every method follows."""
+    train = (record.get("config") or {}).get("train")
+    v = _num(train.get("epochs")) if isinstance(train, dict) else None
+    return np.nan if v is None else v
+
+
 def _read(path: Path) -> dict:
     try:
         record = json.loads(path.read_text())
@@ -189,6 +197,7 @@ def _rows(record: dict) -> dict[str, list[dict]]:
                     "teacher_bytes": final["bytes"].get("teacher", 0), "train_s": record["timings"]["total_s"],
                     "long_tail": run["protocol"] in LONG_TAIL_PROTOCOLS or "long_tail" in protocols,
                     "held_out_classes": "unknown_classes" in protocols, "rho": long_tail_rho(record),
+                    "epochs": train_epochs(record),
                     **compute_columns(record), **braincl_columns(record)}]
     steps_s, steps_t = summary.get("acc_per_step_sample"), summary.get("acc_per_step_task")
     if steps_s is None or steps_t is None:  # older records: recompute from the matrix
@@ -219,7 +228,7 @@ def _rows(record: dict) -> dict[str, list[dict]]:
 
 _COLUMNS = {
     "runs": KEYS + ["num_tasks", "schema_version", *SUMMARY, "charged_bytes", "total_bytes", "teacher_bytes",
-                    "train_s", "long_tail", "held_out_classes", "rho",
+                    "train_s", "long_tail", "held_out_classes", "rho", "epochs",
                     *[f"{p}_{f}" for p in ("training", "encoding") for f in COMPUTE_FIELDS],
                     "cue_bytes", "codec_mse", "ltm_per_class", "main", "path"],
     "curves": KEYS + ["step", "acc_sample", "acc_task"],

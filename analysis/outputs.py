@@ -5,7 +5,7 @@ always written; a table or figure without data holds a note saying why.
 Outputs come in groups, one per workflow rule that declares them: ``core`` (rule ``analysis``, part
 of ``all``: the headline tables and figures, the claims table and the report) and one group per
 named target under ``targets:`` in the workflow config (rules ``robustness``, ``ablations``,
-``controls``, ``budget_curve``). ``python -m analysis`` writes every group; ``--only`` some."""
+``controls``, ``training_length``, ``budget_curve``). ``python -m analysis`` writes every group; ``--only`` some."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ GROUPS = {
     "robustness": {"tables": ("unknown_auroc", "robustness"), "figures": ("robustness_severity", "robustness_longtail")},
     "ablations": {"tables": ("ablations",), "figures": ()},
     "controls": {"tables": ("controls",), "figures": ()},
+    "training_length": {"tables": ("training_length",), "figures": ("training_length",)},
     "budget_curve": {"tables": ("memory_accuracy",), "figures": ("accuracy_vs_budget",)},
 }
 TABLES = tuple(t for g in GROUPS.values() for t in g["tables"])

@@ -5,11 +5,16 @@
   the feature spectra (a collapsed feature space has a small effective rank).
 - ``compare``: mean, sample std (ddof=1) and n of two groups and whether the first leads the second
   by more than two standard deviations of each (the rule every claim verdict uses).
-- ``crossings``: where the sign of a difference between two curves over budgets changes."""
+- ``crossings``: where the sign of a difference between two curves over budgets changes.
+- ``ranking`` and ``order_flips``: methods ordered by mean, and the pairs whose order differs between
+  two settings (e.g. two training lengths), each with whether either order was beyond noise;
+  ``kendall_tau`` turns the number of flips into Kendall's tau."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import combinations
 
 import numpy as np
 
@@ -94,3 +99,42 @@ def crossings(budgets, diff) -> list[tuple[float, float, float]]:
             x = lb + (hb - lb) * d[i] / (d[i] - d[i + 1])
             out.append((b[i], b[i + 1], float(np.exp(x))))
     return out
+
+
+def ranking(values: Mapping[str, Sequence[float]]) -> list[str]:
+    """Names ordered by mean value, best first; equal means keep alphabetical order, so the
+    ranking of the same numbers is always the same."""
+    means = {k: Group.of(v).mean for k, v in values.items()}
+    return sorted((k for k in means if np.isfinite(means[k])), key=lambda k: (-means[k], k))
+
+
+@dataclass
+class Flip:
+    """``first`` ranked above ``second`` in the first setting and below it in the other."""
+    first: str
+    second: str
+    before: Comparison   # first vs second in the first setting (lead > 0)
+    after: Comparison    # second vs first in the other setting (lead > 0)
+
+    @property
+    def resolved(self) -> bool:
+        """Both orders beyond noise (2 std): the ranking really changed, not just the means."""
+        return self.before.leads and self.after.leads
+
+
+def order_flips(before: Mapping[str, Sequence[float]], after: Mapping[str, Sequence[float]],
+                stds: float = SIGNIFICANCE_STDS) -> list[Flip]:
+    """Pairs of names present in both settings whose order by mean differs, in the first setting's
+    ranking order."""
+    common = set(before) & set(after)
+    rank_a = [k for k in ranking(before) if k in common]
+    pos_b = {k: i for i, k in enumerate(k for k in ranking(after) if k in common)}
+    return [Flip(x, y, compare(before[x], before[y], stds), compare(after[y], after[x], stds))
+            for x, y in combinations(rank_a, 2) if x in pos_b and y in pos_b and pos_b[x] > pos_b[y]]
+
+
+def kendall_tau(n_items: int, n_flips: int) -> float:
+    """Kendall's tau between two strict rankings of the same ``n_items`` that disagree on
+    ``n_flips`` pairs: 1 for the same order, -1 for the reverse."""
+    pairs = n_items * (n_items - 1) / 2
+    return float(1 - 2 * n_flips / pairs) if pairs else float("nan")

@@ -260,8 +260,8 @@ def spectra_table(res: Results) -> Table:
 
 
 def all_tables(res: Results, weighting: str = "sample") -> list[Table]:
-    from .variants import ablations_table, controls_table, memory_accuracy_table
+    from .variants import ablations_table, controls_table, memory_accuracy_table, training_length_table
 
     return [main_table(res, weighting), forgetting_table(res), unknown_table(res), robustness_table(res, weighting),
             classwise_table(res), spectra_table(res), ablations_table(res, weighting), controls_table(res, weighting),
-            memory_accuracy_table(res, weighting)]
+            training_length_table(res, weighting), memory_accuracy_table(res, weighting)]

@@ -1,5 +1,6 @@
 """Tables of the runs beside the headline grid: BrainCL's ablations, the replay controls at equal
-bytes and training, and the memory-accuracy curve with where its curves cross.
+bytes and training, the same grid at a longer training length with how its ranking moves, and the
+memory-accuracy curve with where its curves cross.
 
 Every difference is paired by seed (a variant and its reference run share class order and seed), so
 its std is the std of the per-seed differences; a variant without a matching seed is not compared."""
@@ -11,7 +12,7 @@ import pandas as pd
 
 from .load import MAIN_PROTOCOL, Results
 from .render import Table, budget_label, mean_std_cell
-from .stats import crossings
+from .stats import crossings, kendall_tau, order_flips, ranking
 
 # Ablation variants of the workflow's `ablations` target (config/config.yaml) and what each changes.
 ABLATIONS = {
@@ -37,6 +38,9 @@ CONTROLS = (
     ("braincl", "jpeg", "BrainCL, JPEG images in long-term memory"),
     ("jpeg_replay", "", "JPEG replay"),
 )
+# Variants of the whole default grid at another training length (workflow target `training_length`):
+# every method gets the same longer schedule; the table compares each with the plain runs.
+TRAINING_VARIANTS = ("ep8",)
 # The memory-accuracy curve's methods (workflow target `budget_curve`).
 CURVE_METHODS = ("braincl", "er", "derpp", "icarl", "jpeg_replay")
 HIGHLIGHT = "braincl"
@@ -139,6 +143,89 @@ def controls_table(res: Results, weighting: str = "sample") -> Table:
                                     "n": int(sub[metric].notna().sum())})
     cells = pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["dataset", "budget", "run"]))
     return Table("controls", caption, cells, None, pd.DataFrame(numbers))
+
+
+def training_settings(res: Results) -> pd.DataFrame:
+    """Plain-protocol runs of the default grid ("" variant) and of its training-length variants, with
+    ``backbone_per_task`` (samples back-propagated through the backbone per task)."""
+    runs = plain_protocol(res.runs)
+    runs = runs[runs["variant"].isin(("",) + TRAINING_VARIANTS)]
+    return runs.assign(backbone_per_task=runs["training_backbone_backward"] / runs["num_tasks"])
+
+
+def _epochs_label(sub: pd.DataFrame) -> str:
+    e = sub["epochs"].dropna().unique()
+    return f"{int(e[0])} ep" if len(e) == 1 else ("? ep" if len(e) == 0 else "mixed ep")
+
+
+def training_length_table(res: Results, weighting: str = "sample") -> Table:
+    caption = (f"The default grid at two training lengths: last and average accuracy (%, {weighting}-weighted), "
+               "mean ± std over seeds (n), the per-seed paired difference of the longer schedule (Δ, percentage "
+               "points), each method's rank by last accuracy among the methods with a memory budget, and the "
+               "samples back-propagated through the backbone per task (thousands). Every method, BrainCL's wake "
+               "and sleep included, follows train.epochs; BrainCL's codec training (encoding) does not change.")
+    runs = training_settings(res)
+    longer = runs[runs["variant"] != ""]
+    if longer.empty:
+        return Table("training_length", caption, pd.DataFrame(),
+                     note="no data: no runs at a second training length; run `snakemake --cores 2 training_length`")
+    avg, last = f"avg_acc_{weighting}", f"last_acc_{weighting}"
+    rows, index, numbers, notes = [], [], [], []
+    for variant in sorted(longer["variant"].unique()):
+        for dataset in sorted(longer.loc[longer["variant"] == variant, "dataset"].unique()):
+            at_d = runs[runs["dataset"] == dataset]
+            methods_long = set(at_d.loc[at_d["variant"] == variant, "method"])
+            for budget in _order_budgets(at_d.loc[at_d["variant"] == variant, "budget_bytes"]):
+                at = at_d[(at_d["budget_bytes"] == budget).fillna(False) if pd.notna(budget) else at_d["budget_bytes"].isna()]
+                base, long_ = at[at["variant"] == ""], at[at["variant"] == variant]
+                methods = [m for m in dict.fromkeys(base["method"]) if m in methods_long and m in set(long_["method"])]
+                if not methods:
+                    continue
+                e0, e1 = _epochs_label(base[base["method"].isin(methods)]), _epochs_label(long_)
+                ranked = pd.notna(budget) and len(methods) > 1
+                vals = {name: {m: list(df.loc[df["method"] == m, last]) for m in methods}
+                        for name, df in (("base", base), ("long", long_))}
+                rank0 = {m: i + 1 for i, m in enumerate(ranking(vals["base"]))} if ranked else {}
+                rank1 = {m: i + 1 for i, m in enumerate(ranking(vals["long"]))} if ranked else {}
+                for method in sorted(methods, key=lambda m: (rank0.get(m, 0), m)):
+                    b, lg = base[base["method"] == method], long_[long_["method"] == method]
+                    upd = lambda df: df["backbone_per_task"].dropna()  # noqa: E731
+                    row = {f"last, {e0}": _cell(b[last]), f"last, {e1}": _cell(lg[last]),
+                           "Δ last": _diff_cell(*paired_difference(lg, b, last)),
+                           f"avg, {e0}": _cell(b[avg]), f"avg, {e1}": _cell(lg[avg]),
+                           "rank (last)": f"{rank0[method]} → {rank1[method]}" if ranked else "–",
+                           "backbone k/task": (f"{upd(b).mean() / 1e3:.2f} → {upd(lg).mean() / 1e3:.2f}"
+                                               if len(upd(b)) and len(upd(lg)) else "n/a")}
+                    rows.append(row)
+                    index.append((dataset, budget_label(budget), variant, method))
+                    for setting, df in (("", b), (variant, lg)):
+                        for metric in (avg, last, "backbone_per_task"):
+                            numbers.append({"dataset": dataset, "budget_bytes": budget, "method": method,
+                                            "variant": setting, "epochs": df["epochs"].mean(), "metric": metric,
+                                            "mean": df[metric].mean(), "std": df[metric].std(ddof=1),
+                                            "n": int(df[metric].notna().sum()),
+                                            "rank_last": (rank0 if setting == "" else rank1).get(method)})
+                if ranked:
+                    notes.append(_ranking_note(dataset, budget, e0, e1, vals))
+    cells = pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["dataset", "budget", "variant", "run"]))
+    notes.append("Ranks count the methods with a memory budget at that budget; finetune and joint (no budget) are "
+                 "shown for reference. A flip is 'beyond noise' when both orders exceed 2 std of both groups.")
+    return Table("training_length", caption, cells, None, pd.DataFrame(numbers), notes=notes)
+
+
+def _ranking_note(dataset, budget, e0: str, e1: str, vals: dict) -> str:
+    order0, order1 = ranking(vals["base"]), ranking(vals["long"])
+    flips = order_flips(vals["base"], vals["long"])
+    head = (f"{dataset}, {budget_label(budget)}: {e0} {' > '.join(order0)}; {e1} {' > '.join(order1)}; "
+            f"Kendall tau {kendall_tau(len(order0), len(flips)):+.2f}")
+    if not flips:
+        return head + "; the ranking holds."
+    said = []
+    for f in flips:
+        noise = "beyond noise" if f.resolved else "within noise"
+        said.append(f"{f.second} passes {f.first} ({f.first} − {f.second}: {f.before.lead * 100:+.1f} → "
+                    f"{-f.after.lead * 100:+.1f} pp, {noise})")
+    return head + "; " + "; ".join(said) + "."
 
 
 def curve_stats(res: Results, weighting: str = "sample", metric: str = "avg") -> pd.DataFrame:

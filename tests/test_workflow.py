@@ -121,7 +121,7 @@ def test_failed_job_leaves_no_metrics_and_the_rest_completes(tmp_path):
     assert (tmp_path / "results/runs/mnist5k/cil/finetune/none/seed0/metrics.json").exists()
 
 
-@pytest.mark.parametrize("target", ["ablations", "controls", "robustness", "budget_curve"])
+@pytest.mark.parametrize("target", ["ablations", "controls", "training_length", "robustness", "budget_curve"])
 def test_claims_targets_dry_run(target, tmp_path):
     """Each issue-13 target expands its runs and ends in its own analysis rule. Its tables and figures
     already on disk (as in a clone with committed results) must not stop it training missing runs."""
