@@ -188,8 +188,9 @@ def training_length(res: Results, weighting: str = "sample"):
     if not (df["variant"] != "").any() or df["epochs"].isna().all():
         note = "no runs at a second training length (snakemake --cores 2 training_length)"
         return style.placeholder(note), note
-    # Only methods that ran at more than one training length, so every line has two ends.
-    lengths = df.groupby(["dataset", "method"])["epochs"].transform("nunique")
+    # Only methods and budgets that ran at more than one training length, so every line has two ends
+    # (the budget curve's extra budgets ran at the default length only).
+    lengths = df.groupby(["dataset", "method", "budget_bytes"], dropna=False)["epochs"].transform("nunique")
     df = df[lengths > 1]
     col = f"last_acc_{weighting}"
     pal = style.palette(df["method"])

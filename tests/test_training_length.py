@@ -50,10 +50,11 @@ def two_lengths(tmp_path):
         for seed, jitter in enumerate((-0.01, 0.0, 0.01)):
             _write(tmp_path, method, seed, short + jitter, 4)
             _write(tmp_path, method, seed, long_ + jitter, 8, variant="ep8", backbone=200)
-    for seed in range(3):  # a bound without a budget, and an ablation that must stay out of the table
-        _write(tmp_path, "joint", seed, 0.95, 4, budget=None)
+    for seed in range(3):  # a bound without a budget; an ablation and a budget run at one length only,
+        _write(tmp_path, "joint", seed, 0.95, 4, budget=None)  # which stay out of the table and figure
         _write(tmp_path, "joint", seed, 0.97, 8, budget=None, variant="ep8")
         _write(tmp_path, "a", seed, 0.10, 4, variant="raw")
+        _write(tmp_path, "a", seed, 0.85, 4, budget=5000)
     return load_results(tmp_path, strict=True)
 
 
@@ -89,6 +90,8 @@ def test_figure_draws_both_lengths(two_lengths):
 
     fig, note = training_length(two_lengths)
     assert note is None
-    (ax,) = [a for a in fig.axes if a.get_visible() and a.get_title().endswith("1.00 KB")]
+    panels = {a.get_title(): a for a in fig.axes if a.get_visible() and a.get_title()}
+    assert sorted(panels) == ["mnist5k, 1.00 KB", "mnist5k, no budget"]
+    ax = panels["mnist5k, 1.00 KB"]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["4", "8"]
     assert len(ax.containers) == 3  # one errorbar line per budgeted method
