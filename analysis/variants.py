@@ -78,7 +78,8 @@ def ablations_table(res: Results, weighting: str = "sample") -> Table:
                "full BrainCL at the same budget and seed (Δ, percentage points, mean ± std of the per-seed "
                "differences); mean ± std over seeds (n = seeds).")
     runs = plain_protocol(res.runs)
-    runs = runs[runs["method"] == "braincl"]
+    # a longer schedule is not an ablation: it has its own table (training_length_table)
+    runs = runs[(runs["method"] == "braincl") & ~runs["variant"].isin(TRAINING_VARIANTS)]
     if runs.empty or not (runs["variant"] != "").any():
         return Table("ablations", caption, pd.DataFrame(),
                      note="no data: no BrainCL ablation runs; run `snakemake --cores 2 ablations`")

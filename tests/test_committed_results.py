@@ -67,3 +67,24 @@ def test_braincl_trains_its_backbone_no_more_than_er(grid):
         for ours, theirs in zip(r["compute"]["per_task"], ref["compute"]["per_task"]):
             mine = sum(p["backbone_backward"] for name, p in ours["phases"].items() if name != "codec")
             assert mine <= theirs["phases"]["train"]["backbone_backward"], (r["run"], ours["task"])
+
+
+def test_the_longer_schedule_doubles_every_methods_backbone_training(grid):
+    """The `training_length` runs (`{method}+ep8`) train every method, BrainCL's wake and sleep
+    included, twice as long as the default grid, and BrainCL still no more than ER."""
+    longer = {(r["run"]["method"], r["run"]["budget_bytes"], r["run"]["seed"]): r
+              for r in records(GRID) if r["config"].get("variant") == "ep8"}
+    assert longer, f"no committed training_length records under {GRID}"
+    backbone = lambda r: sum(p["backbone_backward"] for t in r["compute"]["per_task"]  # noqa: E731
+                             for name, p in t["phases"].items() if name != "codec")
+    checked = set()
+    for r in grid:
+        key = (r["run"]["method"], r["run"]["budget_bytes"], r["run"]["seed"])
+        if key in longer and r["config"]["train"]["epochs"] == 4:
+            assert longer[key]["config"]["train"]["epochs"] == 8
+            assert backbone(longer[key]) == 2 * backbone(r), key
+            checked.add(key[0])
+    assert checked >= {"finetune", "joint", "er", "derpp", "icarl", "jpeg_replay", "braincl"}
+    for (method, budget, seed), r in longer.items():
+        if method == "braincl":
+            assert backbone(r) <= backbone(longer[("er", budget, seed)])

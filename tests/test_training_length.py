@@ -8,7 +8,7 @@ from make_records import compute_section, make_record, write_record
 
 from analysis.load import load_results
 from analysis.stats import kendall_tau, order_flips, ranking
-from analysis.variants import training_length_table
+from analysis.variants import ablations_table, training_length_table
 
 
 def test_ranking_orders_by_mean_and_breaks_ties_by_name():
@@ -95,3 +95,13 @@ def test_figure_draws_both_lengths(two_lengths):
     ax = panels["mnist5k, 1.00 KB"]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["4", "8"]
     assert len(ax.containers) == 3  # one errorbar line per budgeted method
+
+
+def test_the_longer_schedule_is_not_listed_as_an_ablation(tmp_path):
+    for seed in range(2):
+        _write(tmp_path, "braincl", seed, 0.8, 4)
+        _write(tmp_path, "braincl", seed, 0.7, 4, variant="raw")
+        _write(tmp_path, "braincl", seed, 0.9, 8, variant="ep8")
+    res = load_results(tmp_path, strict=True)
+    assert {idx[-1] for idx in ablations_table(res).cells.index} == {"full", "raw"}
+    assert {idx[-1] for idx in training_length_table(res).cells.index} == {"braincl"}
