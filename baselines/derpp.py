@@ -11,6 +11,10 @@ exist when a sample was stored are zero-padded, and the loss matches every outpu
 head, as Mammoth (fixed full-width head) and Avalanche do. Each exemplar therefore costs a fixed,
 exactly charged ``2 * num_classes`` bytes beside its image and label.
 
+- ``head: growing`` (default) adds each task's outputs when the task starts, like every method here;
+  ``head: fixed`` has all of the scenario's outputs from the first task on, as Mammoth's backbones
+  do: the cross-entropy then also pushes the not-yet-seen outputs down, and the stored logits carry
+  those low values instead of zero padding. Evaluation still ranks only the classes seen so far.
 - ``buffer: reservoir`` (the paper's): reservoir sampling over the stream; a sample's logits are
   those of the training step that saw it (train mode, as Mammoth stores ``outputs.data``).
 - ``buffer: class_balanced`` (default at equal bytes): filled at the end of each task with the
@@ -42,6 +46,11 @@ class DERpp(ReplayLearner):
         out = torch.zeros(len(logits), self.ctx.num_classes, dtype=LOGIT_DTYPE)
         out[:, : logits.shape[1]] = logits.detach().float().cpu().to(LOGIT_DTYPE)
         return out
+
+    def head_growth(self, task) -> int:
+        if self.params["head"] == "fixed":
+            return self.ctx.num_classes - self.model.num_classes  # all at once, then nothing
+        return super().head_growth(task)
 
     def step(self, task):
         def step(batch, replay):

@@ -52,9 +52,15 @@ class Learner:
 
     def begin_task(self, task) -> None:
         self.task_index = task.index
-        self.model.head.grow(task.num_classes)
+        grow = self.head_growth(task)
+        if grow:
+            self.model.head.grow(grow)
         self.seen_classes = self.seen_classes + list(task.classes)
         self.engine.prepare(self.model)
+
+    def head_growth(self, task) -> int:
+        """Outputs the head gains at the start of ``task``: the task's new classes (a growing head)."""
+        return task.num_classes
 
     def train_task(self, task) -> None:
         self.engine.fit(self.model, self.train_loader(task), desc=f"task {task.index + 1}")

@@ -24,10 +24,10 @@ def make_record(method: str, dataset: str, seed: int, R, *, budget_bytes: int | 
                 counts=None, protocol: str = "cil", per_class=None, spectrum=None, attention=None,
                 protocols=None, charged: int | None = None, schema_version: int = SCHEMA_VERSION,
                 variant: str | None = None, compute: dict | None = None, method_info: dict | None = None,
-                config_protocols: dict | None = None) -> dict:
+                config_protocols: dict | None = None, epochs: int | None = None) -> dict:
     """A valid record. ``R`` is the T x T accuracy matrix (entries above the diagonal ignored).
     ``variant`` names an ablation or control (``config.variant``), ``compute`` is a v3 compute
-    section (see ``compute_section``), ``config_protocols`` the resolved config's ``protocols``."""
+    section (see ``compute_section``), ``config_protocols`` the resolved config's ``protocols``, ``epochs`` its ``train.epochs``."""
     T = len(R)
     counts = list(counts or [10] * T)
     tag = [[float(R[t][j]) if j <= t else None for j in range(T)] for t in range(T)]
@@ -48,7 +48,8 @@ def make_record(method: str, dataset: str, seed: int, R, *, budget_bytes: int | 
         "run": {"method": method, "dataset": dataset, "protocol": protocol, "seed": seed,
                 "budget_bytes": budget_bytes, "num_tasks": T, "started": "2025-01-01T00:00:00+00:00",
                 "finished": "2025-01-01T00:01:00+00:00", "resumed_from_task": None},
-        "config": {"method": {"name": method}, "variant": variant, "protocols": config_protocols or {}},
+        "config": {"method": {"name": method}, "variant": variant, "protocols": config_protocols or {},
+                   **({"train": {"epochs": epochs}} if epochs is not None else {})},
         "scenario": {"class_order": list(range(2 * T)), "tasks": [[2 * t, 2 * t + 1] for t in range(T)],
                      "class_order_seed": 1993},
         "accuracy": accuracy,

@@ -49,7 +49,11 @@ def runs_dir(tmp_path):
                 method, "imagenet100", seed, shifted(R, d), budget_bytes=B280,
                 per_class=[[0.9, 0.8], [0.5, 1.0, 0.75, 0.75]], spectrum=[0.6, 0.3, 0.1, 0.0],
                 attention=attention_entries(2, value=0.5 + 0.1 * seed), protocols=protocols,
-                compute=compute_section(2, flops_per_task=10**9 * (seed + 1), backbone_per_task=1000)))
+                compute=compute_section(2, flops_per_task=10**9 * (seed + 1), backbone_per_task=1000), epochs=4))
+            # the same run at twice the training (workflow target training_length): not a main run
+            write_record(root, make_record(
+                method, "imagenet100", seed, shifted(R, d - 0.01), budget_bytes=B280, variant="ep8", epochs=8,
+                compute=compute_section(2, flops_per_task=2 * 10**9 * (seed + 1), backbone_per_task=2000)))
             if method != "joint":  # held-out classes change the scenario: a separate run, not in the main table
                 write_record(root, make_record(
                     method, "imagenet100", seed, [[0.1, None], [0.1, 0.1]], budget_bytes=B280, protocol="unknown",
@@ -157,7 +161,7 @@ def test_bad_files_are_named_and_do_not_hide_good_ones(runs_dir, capsys):
     assert set(bad) == {truncated, no_summary}
     assert "not valid JSON" in bad[truncated]
     assert "summary" in bad[no_summary] and "schema" in bad[no_summary]
-    assert len(res.runs) == 17  # 9 + 6 unknown-class + bloodmnist + long-tail: all good files loaded
+    assert len(res.runs) == 26  # 9 + 9 at 8 epochs + 6 unknown-class + bloodmnist + long-tail: all good files loaded
     with pytest.raises(RecordLoadError) as err:
         load_results(runs_dir, strict=True)
     assert str(truncated) in str(err.value) and str(no_summary) in str(err.value)

@@ -205,6 +205,28 @@ def test_derpp_stores_the_logits_at_insertion_and_replays_them(tiny_cfg):
     checkpoint_roundtrip(learner)
 
 
+def test_der_fixed_head_has_every_output_from_the_start_and_stores_them(tiny_cfg):
+    """``head: fixed`` (Mammoth's full-width head): all outputs exist on the first task, the
+    cross-entropy pushes the unseen ones down, and the stored logits carry those values instead of a
+    zero pad; the head never grows again. Evaluation still ranks the seen classes only."""
+    learner, scenario = make_learner(tiny_cfg("der", budget="60KB", **{"method.params.head": "fixed"}))
+    task = scenario.task(0)
+    learner.begin_task(task)
+    assert learner.model.num_classes == scenario.num_classes
+    learner.train_task(task)
+    learner.end_task(task)
+    stored = learner.buffer.extras["logits"].float()
+    unseen = stored[:, 2:]
+    assert (unseen != 0).all() and unseen.mean() < stored[:, :2].max(1).values.mean()
+    learner.begin_task(scenario.task(1))
+    assert learner.model.num_classes == scenario.num_classes
+    from braincl.evaluate import evaluate_seen_tasks
+
+    out = evaluate_seen_tasks(learner, scenario, 1)
+    assert len(out["per_class"]) == 4 and len(out["rows"]["main"]["tag"]) == 2
+    checkpoint_roundtrip(learner)
+
+
 # ---------------------------------------------------------------------------------------------- bic
 def test_bic_stage_two_trains_only_the_bias_layer(tiny_cfg, monkeypatch):
     learner, scenario = make_learner(tiny_cfg("bic", budget="60KB"))

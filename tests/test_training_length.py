@@ -36,10 +36,8 @@ def test_kendall_tau_from_flips():
 
 def _write(root, method, seed, last, epochs, budget=1000, variant=None, backbone=100):
     # a 2-task matrix whose last accuracy (sample-weighted, equal task sizes) is `last`
-    rec = make_record(method, "mnist5k", seed, [[1.0, None], [last, last]], budget_bytes=budget, variant=variant,
-                      compute=compute_section(2, 10**6, backbone))
-    rec["config"]["train"] = {"epochs": epochs}
-    write_record(root, rec)
+    write_record(root, make_record(method, "mnist5k", seed, [[1.0, None], [last, last]], budget_bytes=budget,
+                                   variant=variant, compute=compute_section(2, 10**6, backbone), epochs=epochs))
 
 
 @pytest.fixture
