@@ -51,23 +51,35 @@ def _legend(fig, axes) -> None:
                    bbox_to_anchor=(0.5, 1.0))
 
 
+def _method_panels(df: pd.DataFrame):
+    """A figure with one panel per data set and budget, each titled. Returns the figure, its axes and
+    an iterator over (axis, method, that method's rows in the panel, its colour)."""
+    pal = style.palette(df["method"])
+    panels = _panels(df)
+    fig, axes = style.subplots(len(panels))
+
+    def items():
+        for ax, (dataset, budget) in zip(axes, panels):
+            sub = _in_panel(df, dataset, budget)
+            ax.set_title(f"{dataset}, {budget_label(budget)}")
+            for method in style.method_order(sub["method"]):
+                yield ax, method, sub[sub["method"] == method], pal[method]
+    return fig, axes, items()
+
+
 def accuracy_curves(res: Results, weighting: str = "sample"):
     df = _cil(res.curves, res)
     if df.empty:
         return style.placeholder("no class-incremental runs"), "no class-incremental runs"
     col = f"acc_{weighting}"
-    pal = style.palette(df["method"])
-    panels = _panels(df)
-    fig, axes = style.subplots(len(panels))
-    for ax, (dataset, budget) in zip(axes, panels):
-        sub = _in_panel(df, dataset, budget)
-        for method in style.method_order(sub["method"]):
-            g = sub[sub["method"] == method].groupby("step")[col].agg(["mean", "std", "count"])
-            mean, std = g["mean"] * 100, g["std"].fillna(0) * 100
-            ax.plot(g.index, mean, marker="o", ms=3, color=pal[method], label=method)
-            ax.fill_between(g.index, mean - std, mean + std, color=pal[method], alpha=0.2, lw=0)
-        ax.set(title=f"{dataset}, {budget_label(budget)}", xlabel="tasks learned",
-               ylabel=f"accuracy on seen classes (%, {weighting}-weighted)", ylim=(0, 100))
+    fig, axes, items = _method_panels(df)
+    for ax, method, rows, colour in items:
+        g = rows.groupby("step")[col].agg(["mean", "std", "count"])
+        mean, std = g["mean"] * 100, g["std"].fillna(0) * 100
+        ax.plot(g.index, mean, marker="o", ms=3, color=colour, label=method)
+        ax.fill_between(g.index, mean - std, mean + std, color=colour, alpha=0.2, lw=0)
+    for ax in axes:
+        ax.set(xlabel="tasks learned", ylabel=f"accuracy on seen classes (%, {weighting}-weighted)", ylim=(0, 100))
         ax.xaxis.get_major_locator().set_params(integer=True)
     _legend(fig, axes)
     return fig, None
@@ -192,20 +204,19 @@ def training_length(res: Results, weighting: str = "sample"):
     # (the budget curve's extra budgets ran at the default length only).
     lengths = df.groupby(["dataset", "method", "budget_bytes"], dropna=False)["epochs"].transform("nunique")
     df = df[lengths > 1]
+    if df.empty:
+        note = "no method and budget ran at both training lengths"
+        return style.placeholder(note), note
     col = f"last_acc_{weighting}"
-    pal = style.palette(df["method"])
-    panels = _panels(df)
-    fig, axes = style.subplots(len(panels))
-    for ax, (dataset, budget) in zip(axes, panels):
-        sub = _in_panel(df, dataset, budget)
-        for method in style.method_order(sub["method"]):
-            g = sub[sub["method"] == method].groupby("epochs")[col].agg(["mean", "std"]).sort_index()
-            ax.errorbar(g.index, g["mean"] * 100, yerr=g["std"].fillna(0) * 100, marker="o", ms=3, capsize=2,
-                        color=pal[method], label=method)
-        ticks = sorted(sub["epochs"].dropna().unique())
-        ax.set_xticks(ticks)
-        ax.set_xlim(ticks[0] - 0.5 * (ticks[-1] - ticks[0] or 1), ticks[-1] + 0.5 * (ticks[-1] - ticks[0] or 1))
-        ax.set(title=f"{dataset}, {budget_label(budget)}", xlabel="train.epochs (every method)",
+    fig, axes, items = _method_panels(df)
+    for ax, method, rows, colour in items:
+        g = rows.groupby("epochs")[col].agg(["mean", "std"]).sort_index()
+        ax.errorbar(g.index, g["mean"] * 100, yerr=g["std"].fillna(0) * 100, marker="o", ms=3, capsize=2,
+                    color=colour, label=method)
+    ticks = sorted(df["epochs"].dropna().unique())
+    pad = 0.5 * (ticks[-1] - ticks[0])
+    for ax in axes:
+        ax.set(xticks=ticks, xlim=(ticks[0] - pad, ticks[-1] + pad), xlabel="train.epochs (every method)",
                ylabel=f"last accuracy (%, {weighting}-weighted)")
     _legend(fig, axes)
     return fig, None

@@ -103,3 +103,12 @@ def test_the_longer_schedule_is_not_listed_as_an_ablation(tmp_path):
     res = load_results(tmp_path, strict=True)
     assert {idx[-1] for idx in ablations_table(res).cells.index} == {"full", "raw"}
     assert {idx[-1] for idx in training_length_table(res).cells.index} == {"braincl"}
+
+
+def test_figure_without_a_matching_default_run_is_a_placeholder(tmp_path):
+    from analysis.figures import training_length
+
+    _write(tmp_path, "a", 0, 0.8, 8, variant="ep8")
+    _write(tmp_path, "b", 0, 0.8, 4, budget=5000)
+    fig, note = training_length(load_results(tmp_path))
+    assert note == "no method and budget ran at both training lengths"
