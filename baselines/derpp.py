@@ -6,17 +6,15 @@ on a second, independently drawn replay minibatch (Mammoth ``models/der.py``, ``
 ``der`` is DER++ without that term. Each minibatch has ``replay_batch_size`` samples (null:
 ``train.batch_size``), and the replay options of ``er`` apply (``braincl/methods/er.py``).
 
-Stored logits: float16, one per output of the scenario's final head (with ``head: growing``, the
-outputs that did not exist at storage are zero-padded), and the loss matches every output of the
-current head, as Mammoth and Avalanche do. Each exemplar therefore costs a fixed, exactly charged
-``2 * num_classes`` bytes beside its image and label.
+Stored logits: float16, one per output of the scenario's final head. The outputs that did not
+exist when a sample was stored are zero-padded, and the loss matches every output of the current
+head, as Mammoth (fixed full-width head) and Avalanche do. Each exemplar therefore costs a fixed,
+exactly charged ``2 * num_classes`` bytes beside its image and label.
 
-- ``head: fixed`` (default) has all of the scenario's outputs from the first task on, as Mammoth's
-  backbones do: the cross-entropy also pushes the not-yet-seen outputs down, and the stored logits
-  carry those low values, which replay keeps low on old samples. ``head: growing`` adds each task's
-  outputs when it starts, like the other methods here, and zero-pads the stored logits; on the
-  Seq-MNIST reference it costs DER 4-11 points and DER++ up to 3.4 (README). Evaluation ranks only
-  the classes seen so far either way.
+- ``head: growing`` (default) adds each task's outputs when the task starts, like every method here;
+  ``head: fixed`` has all of the scenario's outputs from the first task on, as Mammoth's backbones
+  do: the cross-entropy then also pushes the not-yet-seen outputs down, and the stored logits carry
+  those low values instead of zero padding. Evaluation still ranks only the classes seen so far.
 - ``buffer: reservoir`` (the paper's): reservoir sampling over the stream; a sample's logits are
   those of the training step that saw it (train mode, as Mammoth stores ``outputs.data``).
 - ``buffer: class_balanced`` (default at equal bytes): filled at the end of each task with the

@@ -170,8 +170,7 @@ def test_icarl_predicts_by_nearest_mean_and_records_the_cnn(tiny_cfg):
 
 # ---------------------------------------------------------------------------------------------- der++
 def test_derpp_stores_the_logits_at_insertion_and_replays_them(tiny_cfg):
-    # the growing head: outputs added per task, stored logits zero-padded
-    learner, scenario = make_learner(tiny_cfg("derpp", budget="60KB", **{"method.params.head": "growing"}))
+    learner, scenario = make_learner(tiny_cfg("derpp", budget="60KB"))
     task = scenario.task(0)
     learner.begin_task(task)
     learner.end_task(task)
@@ -207,10 +206,10 @@ def test_derpp_stores_the_logits_at_insertion_and_replays_them(tiny_cfg):
 
 
 def test_der_fixed_head_has_every_output_from_the_start_and_stores_them(tiny_cfg):
-    """``head: fixed`` (the default; Mammoth's full-width head): all outputs exist on the first task, the
+    """``head: fixed`` (Mammoth's full-width head): all outputs exist on the first task, the
     cross-entropy pushes the unseen ones down, and the stored logits carry those values instead of a
     zero pad; the head never grows again. Evaluation still ranks the seen classes only."""
-    learner, scenario = make_learner(tiny_cfg("der", budget="60KB"))  # the default
+    learner, scenario = make_learner(tiny_cfg("der", budget="60KB", **{"method.params.head": "fixed"}))
     task = scenario.task(0)
     learner.begin_task(task)
     assert learner.model.num_classes == scenario.num_classes

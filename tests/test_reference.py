@@ -27,7 +27,7 @@ def test_protocol_resolves_for_every_method(method, budget):
     if method in ("er", "der", "derpp"):
         assert cfg["method"]["params"]["buffer"] == "reservoir"  # by_dataset.mnist: the paper's buffer
     if method in ("der", "derpp"):
-        assert cfg["method"]["params"]["head"] == "fixed"  # Mammoth's full-width head
+        assert cfg["method"]["params"]["head"] == "fixed"  # by_dataset.mnist: Mammoth's full-width head
 
 
 def test_budgets_hold_exactly_the_published_exemplar_counts():

@@ -87,8 +87,7 @@ def test_reservoir_er_fills_the_buffer_during_training_within_the_budget(tiny_cf
 @pytest.mark.parametrize("method", ["der", "derpp"])
 def test_der_stores_padded_logits_and_charges_them(tiny_cfg, method):
     learner, scenario = build_learner(tiny_cfg(method, budget="60KB", **{"method.params.buffer": "reservoir",
-                                                                        "method.params.replay_batch_size": 4,
-                                                                        "method.params.head": "growing"}))
+                                                                        "method.params.replay_batch_size": 4}))
     assert learner.extra_bytes_per_exemplar == 2 * scenario.num_classes
     t0 = scenario.task(0)
     steps = _record_steps(learner, t0)
