@@ -37,6 +37,8 @@ CONTROLS = (
     ("braincl", "raw", "BrainCL, raw images in long-term memory"),
     ("braincl", "jpeg", "BrainCL, JPEG images in long-term memory"),
     ("jpeg_replay", "", "JPEG replay"),
+    ("derpp", "", "DER++, growing head (default)"),
+    ("derpp", "fixedhead", "DER++ with Mammoth's full-width head"),
 )
 # Variants of the whole default grid at another training length (workflow target `training_length`):
 # every method gets the same longer schedule; the table compares each with the plain runs.
@@ -123,7 +125,7 @@ def controls_table(res: Results, weighting: str = "sample") -> Table:
     has_variant = (runs["variant"] != "").any()
     if runs.empty or not has_variant:
         return Table("controls", caption, pd.DataFrame(),
-                     note="no data: no control runs (er+balanced, braincl+raw, braincl+jpeg); run "
+                     note="no data: no control runs (er+balanced, braincl+raw, braincl+jpeg, derpp+fixedhead); run "
                           "`snakemake --cores 2 controls`")
     avg, last = f"avg_acc_{weighting}", f"last_acc_{weighting}"
     rows, index, numbers = [], [], []

@@ -15,6 +15,9 @@ exactly charged ``2 * num_classes`` bytes beside its image and label.
   ``head: fixed`` has all of the scenario's outputs from the first task on, as Mammoth's backbones
   do: the cross-entropy then also pushes the not-yet-seen outputs down, and the stored logits carry
   those low values instead of zero padding. Evaluation still ranks only the classes seen so far.
+  The Seq-MNIST reference needs ``fixed`` (the growing head costs DER 4-11 points there); at the
+  default grid's shared schedule (SGD with momentum, 4 epochs) ``fixed`` leaves DER++ unable to fit
+  new tasks, so ``growing`` stays the default (README, Controls).
 - ``buffer: reservoir`` (the paper's): reservoir sampling over the stream; a sample's logits are
   those of the training step that saw it (train mode, as Mammoth stores ``outputs.data``).
 - ``buffer: class_balanced`` (default at equal bytes): filled at the end of each task with the
