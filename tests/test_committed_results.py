@@ -88,3 +88,16 @@ def test_the_longer_schedule_doubles_every_methods_backbone_training(grid):
     for (method, budget, seed), r in longer.items():
         if method == "braincl":
             assert backbone(r) <= backbone(longer[("er", budget, seed)])
+
+
+def test_committed_reference_der_cells_are_within_tolerance():
+    """The README says DER and DER++ match the paper's Seq-MNIST cells with Mammoth's full-width head
+    (and miss them with the growing head): the committed records must say so too."""
+    from analysis import reference
+
+    table = reference.rows(reference.load_runs(RUNS / "seq-mnist" / "der2020"))
+    cells = {(r["method"], r["buffer"]): r for r in table}
+    for name in ("DER", "DER++"):
+        for buffer in reference.BUFFERS:
+            assert cells[(name, buffer)]["n"] == 3 and cells[(name, buffer)]["within"] == "yes", (name, buffer)
+    assert cells[("DER, growing head", 200)]["within"] == "no"
