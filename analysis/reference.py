@@ -36,7 +36,8 @@ PUBLISHED = {
 }
 # Runs of a variant (config.variant) that change one choice of ours, shown under the paper's row of the
 # same method and compared with the same published number; they are not counted as reproductions.
-VARIANT_ROWS = {("der", "growhead"): "DER, growing head", ("derpp", "growhead"): "DER++, growing head"}
+VARIANT_ROWS = {("der", "growhead"): "DER, growing head", ("derpp", "growhead"): "DER++, growing head",
+                ("icarl", "halvingmeans"): "iCaRL, Mammoth's running-halving means"}
 COLUMNS = ["method", "variant", "buffer", "budget_bytes", "ours_mean", "ours_std", "n", "published_mean", "published_std",
            "difference", "tolerance", "within", "train_s_mean"]
 

@@ -8,9 +8,15 @@ Training, on new data plus the buffer (``loss``):
   previous model's sigmoid outputs on the old ones.
 After each task the buffer is cut to the class-balanced quota and new classes are selected by herding.
 
-Inference (``main``): the class whose exemplar-feature mean is nearest to the sample's L2-normalised
-feature. The means are a function of the buffer and the current model, recomputed whenever the
-model changes; they are a cache, not stored memory. ``cnn`` records the network's own logits."""
+Inference (``main``): the class whose exemplar-feature mean is nearest to the sample's feature
+(``class_means``):
+- ``normalized`` (default, the iCaRL paper and FACIL): the mean of L2-normalised features, compared
+  with the sample's L2-normalised feature;
+- ``running_halving`` (Mammoth ``models/icarl.py`` ``compute_class_means``): raw features, averaged
+  per minibatch of ``train.batch_size`` exemplars in buffer order, each new batch mean averaged
+  with the running one (so the last batch weighs one half), compared with the raw feature.
+The means are a function of the buffer and the current model, recomputed whenever the model
+changes; they are a cache, not stored memory. ``cnn`` records the network's own logits."""
 
 from __future__ import annotations
 
@@ -51,23 +57,42 @@ class ICaRL(TeacherMixin, ReplayLearner):
         self.class_means = None  # the model and the buffer changed
 
     # ------------------------------------------------------------------ nearest mean of exemplars
+    @property
+    def _normalized(self) -> bool:
+        return self.params["class_means"] == "normalized"
+
     def compute_class_means(self) -> torch.Tensor:
-        """Mean L2-normalised feature of each class's exemplars (rows by label; NaN if none)."""
+        """Each class's exemplar-feature mean (rows by label; NaN if none), as ``class_means`` says."""
         feats = torch.as_tensor(self.selection_features(self.buffer.images), dtype=torch.float32)
-        feats = F.normalize(feats, dim=1)
         labels = self.buffer.labels.long()
         means = torch.full((self.model.num_classes, feats.shape[1]), float("nan"))
         for cls in labels.unique().tolist():
-            means[cls] = F.normalize(feats[labels == cls].mean(0), dim=0)
+            mine = feats[labels == cls]
+            if self._normalized:
+                means[cls] = F.normalize(F.normalize(mine, dim=1).mean(0), dim=0)
+            else:
+                means[cls] = running_halving_mean(mine, self.ctx.cfg["train"]["batch_size"])
         return means
 
     def nme(self, x: torch.Tensor) -> torch.Tensor:
         if self.class_means is None:
             self.class_means = self.compute_class_means()
         means = self.class_means.to(x.device)
-        dist = torch.cdist(F.normalize(self.features(x).float(), dim=1), torch.nan_to_num(means, nan=0.0))
+        feats = self.features(x).float()
+        feats = F.normalize(feats, dim=1) if self._normalized else feats
+        dist = torch.cdist(feats, torch.nan_to_num(means, nan=0.0))
         dist[:, means.isnan().any(1)] = float("inf")  # a class without exemplars is never predicted
         return -dist
 
     def predictors(self):
         return {"main": self.nme, "cnn": self.predict}
+
+
+def running_halving_mean(feats: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Mammoth's class mean: the mean of the first ``batch_size`` rows, then for each further batch
+    the average of the running value and that batch's mean."""
+    out = None
+    for start in range(0, len(feats), batch_size):
+        batch = feats[start:start + batch_size].mean(0)
+        out = batch if out is None else (out + batch) / 2
+    return out

@@ -168,6 +168,32 @@ def test_icarl_predicts_by_nearest_mean_and_records_the_cnn(tiny_cfg):
     assert "class_means" not in learner.state_dict()  # a cache of (model, buffer), not stored memory
 
 
+def test_icarl_running_halving_means_follow_mammoth(tiny_cfg):
+    """class_means: running_halving (Mammoth models/icarl.py): raw features, batch means averaged
+    into a running value that halves at each new batch; the NME compares raw features with them."""
+    from baselines.icarl import running_halving_mean
+
+    feats = torch.tensor([[0.0], [2.0], [4.0], [8.0], [16.0]])
+    # batches of 2: mean 1, then (1 + 6) / 2 = 3.5, then (3.5 + 16) / 2 = 9.75
+    assert running_halving_mean(feats, 2).item() == pytest.approx(9.75)
+    assert running_halving_mean(feats, 5).item() == pytest.approx(6.0)  # one batch: the plain mean
+    learner, scenario = make_learner(tiny_cfg("icarl", budget="60KB", **{"method.params.class_means": "running_halving"}))
+    task = scenario.task(0)
+    learner.begin_task(task)
+    learner.end_task(task)
+    raw = torch.as_tensor(learner.selection_features(learner.buffer.images)).float()
+    labels = learner.buffer.labels.long()
+    means = learner.compute_class_means()
+    B = learner.ctx.cfg["train"]["batch_size"]
+    for c in task.classes:
+        torch.testing.assert_close(means[c], running_halving_mean(raw[labels == c], B))
+    x = torch.stack([learner.ctx.eval_transform(img) for img in learner.buffer.images])
+    with torch.no_grad():
+        scores = learner.nme(x)
+    expected = torch.cdist(raw, torch.stack([means[c] for c in task.classes])).argmin(1)
+    assert torch.equal(scores.argmax(1), torch.as_tensor(task.classes)[expected])
+
+
 # ---------------------------------------------------------------------------------------------- der++
 def test_derpp_stores_the_logits_at_insertion_and_replays_them(tiny_cfg):
     learner, scenario = make_learner(tiny_cfg("derpp", budget="60KB"))
