@@ -51,6 +51,12 @@ def _legend(fig, axes) -> None:
                    bbox_to_anchor=(0.5, 1.0))
 
 
+def _dataset_panels(df: pd.DataFrame):
+    """One wide panel per data set (in ``df.groupby("dataset")`` order) and the method colours."""
+    fig, axes = style.subplots(df["dataset"].nunique(), ncols=1, size=WIDE_PANEL)
+    return fig, axes, style.palette(df["method"])
+
+
 def _method_panels(df: pd.DataFrame):
     """A figure with one panel per data set and budget, each titled. Returns the figure, its axes and
     an iterator over (axis, method, that method's rows in the panel, its colour)."""
@@ -93,11 +99,8 @@ def accuracy_vs_budget(res: Results, weighting: str = "sample"):
     if df.empty:
         return style.placeholder("no class-incremental runs with a memory budget"), "no runs with a budget"
     col = f"avg_acc_{weighting}"
-    pal = style.palette(df["method"])
-    datasets = sorted(df["dataset"].unique())
-    fig, axes = style.subplots(len(datasets), ncols=1, size=WIDE_PANEL)
-    for ax, dataset in zip(axes, datasets):
-        sub = df[df["dataset"] == dataset]
+    fig, axes, pal = _dataset_panels(df)
+    for ax, (dataset, sub) in zip(axes, df.groupby("dataset")):
         for method in style.method_order(sub["method"]):
             g = sub[sub["method"] == method].groupby("budget_bytes")[col].agg(["mean", "std"]).sort_index()
             ax.errorbar(g.index.astype(float), g["mean"] * 100, yerr=g["std"].fillna(0) * 100, marker="o", ms=3,
@@ -126,11 +129,8 @@ def feature_spectra(res: Results):
     if df.empty:
         return style.placeholder("no run recorded analysis.feature_spectrum"), "no feature spectra"
     ranks = spectra_stats(res)
-    pal = style.palette(df["method"])
-    datasets = sorted(df["dataset"].unique())
-    fig, axes = style.subplots(len(datasets), ncols=1, size=WIDE_PANEL)
-    for ax, dataset in zip(axes, datasets):
-        sub = df[df["dataset"] == dataset]
+    fig, axes, pal = _dataset_panels(df)
+    for ax, (dataset, sub) in zip(axes, df.groupby("dataset")):
         for method in style.method_order(sub["method"]):
             m = sub[sub["method"] == method]
             budgets = sorted(m["budget_bytes"].dropna().unique())
@@ -161,12 +161,9 @@ def accuracy_vs_flops(res: Results, weighting: str = "sample"):
         note = "no record has a compute section (schema v3)"
         return style.placeholder(note), note
     col = f"last_acc_{weighting}"
-    pal = style.palette(df["method"])
-    datasets = sorted(df["dataset"].unique())
-    fig, axes = style.subplots(len(datasets), ncols=1, size=WIDE_PANEL)
+    fig, axes, pal = _dataset_panels(df)
     markers = "osD^v<>"
-    for ax, dataset in zip(axes, datasets):
-        sub = df[df["dataset"] == dataset]
+    for ax, (dataset, sub) in zip(axes, df.groupby("dataset")):
         budgets = sorted(sub["budget_bytes"].dropna().unique())
         for method in style.method_order(sub["method"]):
             g = sub[sub["method"] == method].assign(total=lambda d: d["training_flops"] + d["encoding_flops"].fillna(0))

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from braincl.distill import logit_matching_loss
-from braincl.methods.er import OPTIONS, ReplayLearner
+from braincl.methods.er import ReplayLearner
 from braincl.registry import METHODS
 
 LOGIT_DTYPE = torch.float16
@@ -37,8 +37,6 @@ LOGIT_DTYPE = torch.float16
 
 @METHODS.register("derpp")
 class DERpp(ReplayLearner):
-    # both replay terms need their own minibatch beside the current batch
-    supported = {**OPTIONS, "replay": ("step",), "sampler": ("random",)}
     replay_ce = True  # DER++'s second term
 
     @property

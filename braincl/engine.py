@@ -208,15 +208,12 @@ class Engine:
         samples through ``backbone`` (default: ``model.backbone``; a method that trains something
         else on top of a network passes that network's backbone), the first step's FLOPs times
         the steps, and wall time."""
-        from tqdm.auto import tqdm
-
         t_start = time.perf_counter()
         counter = BackboneCounter(backbone if backbone is not None else getattr(model, "backbone", None))
         flops = StepFlops(self.count_flops)
         try:
             stats = self._fit(model, loader, step=step, params=params, epochs=epochs, optimizer=optimizer,
-                              replay=replay, train_mode=train_mode, desc=desc, after_step=after_step, flops=flops,
-                              tqdm=tqdm)
+                              replay=replay, train_mode=train_mode, desc=desc, after_step=after_step, flops=flops)
         finally:
             counter.close()
         self.compute.add(phase, steps=stats["steps"], samples=stats["samples"], backbone_forward=counter.forward,
@@ -224,8 +221,10 @@ class Engine:
                          wall_s=round(time.perf_counter() - t_start, 3))
         return stats
 
-    def _fit(self, model, loader, *, step, params, epochs, optimizer, replay, train_mode, desc, after_step, flops,
-             tqdm) -> dict:
+    def _fit(self, model, loader, *, step, params, epochs, optimizer, replay, train_mode, desc, after_step,
+             flops) -> dict:
+        from tqdm.auto import tqdm
+
         epochs = self.cfg["epochs"] if epochs is None else epochs
         model = self.prepare(model)
         params = list(model.parameters() if params is None else params)

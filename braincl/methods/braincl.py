@@ -51,7 +51,6 @@ from ..registry import METHODS
 
 ABLATIONS = ("sleep", "freeze_backbone_in_wake", "completion", "selection", "lambda", "N", "M", "depth",
              "decoder_precision", "memory_format")
-MEMORY_FORMATS = ("cues", "raw", "jpeg")
 LABEL_BYTES = torch.tensor([], dtype=LABEL_DTYPE).element_size()
 
 
@@ -176,9 +175,6 @@ class BrainCL(Learner):
             raise ValueError(f"method.params.completion must be per_task or shared, not {p['completion']!r}")
         if p["decoder_precision"] not in ("fp32", "fp16"):
             raise ValueError(f"method.params.decoder_precision must be fp32 or fp16, not {p['decoder_precision']!r}")
-        if p["memory_format"] not in MEMORY_FORMATS:
-            raise ValueError(f"method.params.memory_format must be one of {', '.join(MEMORY_FORMATS)}, "
-                             f"not {p['memory_format']!r}")
         self.ltm = self.new_store()           # long-term memory: kept and charged
         self.jpeg_quality: dict[int, int] = {}  # memory_format=jpeg: class -> quality
         self.decoders: list = []              # one CompletionNet per task (g_s shared when completion=shared)
@@ -224,9 +220,6 @@ class BrainCL(Learner):
                                      f"{per} bytes each, plus {self.jpeg_tables_reserve()} bytes of JPEG tables); "
                                      f"give at least {need} bytes")
             return
-        if p["max_cdf_length"] is None:
-            raise ValueError("method.params.max_cdf_length must be an integer: it bounds the entropy tables' "
-                             "bytes, which the budget check needs before training")
         codec = build_codec(ctx.image_shape[0], p["N"], p["M"], depth=p["depth"])
         dec = CompletionNet(codec.g_s, codec.entropy_bottleneck, ctx.image_shape[1:],
                             p["decoder_precision"]).decoder_nbytes()
