@@ -53,9 +53,6 @@ class BiC(TeacherMixin, ReplayLearner):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.params["bias_epochs"] is None or int(self.params["bias_epochs"]) < 1:
-            raise ValueError(f"method.params.bias_epochs must be a positive integer (FACIL: 200, PyCIL: 170), "
-                             f"not {self.params['bias_epochs']!r}")
         self.val_sizes: list[int] = []  # stage-two validation samples per task
 
     # ------------------------------------------------------------------ teacher with its correction

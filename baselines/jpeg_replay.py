@@ -144,8 +144,6 @@ class JpegReplay(Learner):
         if not self.params["qualities"] or not all(1 <= q <= 95 for q in self.params["qualities"]):
             raise ValueError("method.params.qualities must list JPEG qualities in 1..95 (Pillow's useful range), "
                              f"got {self.params['qualities']}")
-        if self.params["replay"] not in ("step", "union"):
-            raise ValueError(f"jpeg_replay: method.params.replay={self.params['replay']!r}; valid: step, union")
         if self.params["target_ratio"] <= 0:
             raise ValueError(f"method.params.target_ratio must be > 0, got {self.params['target_ratio']}")
         if self.budget.total is not None:

@@ -21,17 +21,10 @@ from braincl.distill import TeacherMixin, kd_loss
 from braincl.learner import Learner
 from braincl.registry import METHODS
 
-SCOPES = ("new", "seen")
-
 
 @METHODS.register("lwf")
 class LwF(TeacherMixin, Learner):
     needs_budget = False  # keeps no exemplars; its only state is the teacher (kind ``teacher``)
-
-    def setup(self):
-        super().setup()
-        if self.params["ce_scope"] not in SCOPES:
-            raise ValueError(f"lwf: method.params.ce_scope={self.params['ce_scope']!r}; valid: {', '.join(SCOPES)}")
 
     def loss(self, x, y):
         logits = self.model(x)
