@@ -118,8 +118,8 @@ class TextLog(Logger):
             self.echo(text)
 
     def log_steps(self, task, phase, epoch, steps, losses, lrs) -> None:
-        mean = sum(losses) / len(losses)
-        self.message(f"task {task + 1} {phase} epoch {epoch}: {len(steps)} step{'s' * (len(steps) != 1)} (to step {steps[-1]}), "
+        mean, n = sum(losses) / len(losses), len(steps)
+        self.message(f"task {task + 1} {phase} epoch {epoch}: {n} step{'s' * (n != 1)} (to step {steps[-1]}), "
                      f"mean loss {mean:.4f}, last loss {losses[-1]:.4f}, lr {lrs[0]:.3g} -> {lrs[-1]:.3g}")
 
     def log_task(self, r: TaskResult) -> None:

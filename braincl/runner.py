@@ -177,7 +177,7 @@ def run_experiment(cfg: dict, out_dir: str | Path, *, resume: bool = True, keep_
     created = check_out_dir(out_dir)
     runlog = RunLog(echo=log)  # train.log, CSV and the configured loggers, opened once the run starts
     try:
-        return _run(cfg, Path(out_dir), resume=resume, keep_checkpoint=keep_checkpoint, log=log, runlog=runlog)
+        return _run(cfg, Path(out_dir), resume=resume, keep_checkpoint=keep_checkpoint, runlog=runlog)
     except BaseException as err:
         runlog.stopped(err)
         _remove_empty(created)
@@ -186,7 +186,7 @@ def run_experiment(cfg: dict, out_dir: str | Path, *, resume: bool = True, keep_
         runlog.close()
 
 
-def _run(cfg: dict, out_dir: Path, *, resume: bool, keep_checkpoint: bool, log, runlog) -> dict:
+def _run(cfg: dict, out_dir: Path, *, resume: bool, keep_checkpoint: bool, runlog) -> dict:
     from . import checkpoint
     from .compute import summarize as summarize_compute
     from .evaluate import evaluate_seen_tasks, square
@@ -265,9 +265,10 @@ def _run(cfg: dict, out_dir: Path, *, resume: bool, keep_checkpoint: bool, log, 
         state["timings"].append({"task": t, "train_s": round(t1 - t0, 3), "eval_s": round(time.perf_counter() - t1, 3)})
         state["compute"].append({"task": t, "phases": engine.compute.phases(t)})
         state["next_task"] = t + 1
+        timing = state["timings"][-1]
         runlog.task_done(TaskResult(t, scenario.num_tasks, runlog.step, state["rows"]["main"]["tag"], state["counts"],
-                                    state["memory"][-1], state["compute"][-1]["phases"], **{
-                                        k: state["timings"][-1][k] for k in ("train_s", "eval_s")}))
+                                    state["memory"][-1], state["compute"][-1]["phases"], timing["train_s"],
+                                    timing["eval_s"]))
         state["log_step"] = runlog.step
         if not last or keep_checkpoint:
             checkpoint.save(ckpt_path, {"fingerprint": fingerprint, "learner": learner.state_dict(), "state": state})
