@@ -12,6 +12,7 @@ EPILOG = """examples:
   braincl run config/experiments/mnist5k_er.yaml --out results/scratch/er
   braincl run config/experiments/mnist5k_er.yaml --set seed=2 --set memory.budget=200KB --out /tmp/er2
   braincl validate config/experiments/mnist5k_er.yaml --set method.name=icarl
+  braincl compare /tmp/er /tmp/er2 --plot /tmp/er_vs_er2.png
   braincl list
 """
 
@@ -40,6 +41,15 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
     sub.add_parser("list", help="list registered methods, data sets, backbones and protocols")
+
+    cmp = sub.add_parser("compare", help="finished runs side by side: accuracy, forgetting, memory, compute, config",
+                         description="Print the average and last accuracy, forgetting, memory and compute of finished "
+                                     "runs side by side, and the config keys that differ between them.")
+    cmp.add_argument("runs", nargs="+", metavar="RUN",
+                     help="a run folder (the --out of braincl run), its metrics.json, or a folder of runs")
+    cmp.add_argument("--plot", metavar="FILE", help="also draw the accuracy after each task of every run (.png, .pdf, .svg)")
+    cmp.add_argument("--weighting", choices=["sample", "task"], default="sample",
+                     help="accuracy over all seen test samples (default) or mean over seen tasks")
     return p
 
 
@@ -70,6 +80,14 @@ def main(argv: list[str] | None = None) -> int:
         for title, names in (("methods", METHODS.names()), ("data sets", DATASETS.names()),
                              ("backbones", BACKBONES.names()), ("protocols", sorted(PROTOCOLS))):
             print(f"{title}: {', '.join(names)}")
+        return 0
+    if args.command == "compare":
+        from .compare import CompareError, compare
+
+        try:
+            print(compare(args.runs, plot=args.plot, weighting=args.weighting))
+        except CompareError as err:
+            return _fail(str(err))
         return 0
 
     from .config import ConfigError, load

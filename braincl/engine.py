@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler, WeightedRandomSampler
 
 from .compute import BackboneCounter, ComputeLog, StepFlops
+from .loggers import RunLog
 from .seeding import make_generator, worker_init_fn
 
 
@@ -133,6 +134,7 @@ class Engine:
         self.steps_done = 0
         self.compute = ComputeLog()  # the runner sets compute.task; fit() logs every phase into it
         self.count_flops = True      # off: no FlopCounterMode step (results are identical either way)
+        self.log = RunLog()          # the runner's loggers (braincl.loggers); none until it opens them
 
     # ------------------------------------------------------------------ data
     def loader(self, dataset, *, shuffle: bool, batch_size: int | None = None, drop_last: bool = False,
@@ -213,7 +215,8 @@ class Engine:
         flops = StepFlops(self.count_flops)
         try:
             stats = self._fit(model, loader, step=step, params=params, epochs=epochs, optimizer=optimizer,
-                              replay=replay, train_mode=train_mode, desc=desc, after_step=after_step, flops=flops)
+                              replay=replay, train_mode=train_mode, desc=desc, after_step=after_step, flops=flops,
+                              phase=phase)
         finally:
             counter.close()
         self.compute.add(phase, steps=stats["steps"], samples=stats["samples"], backbone_forward=counter.forward,
@@ -222,7 +225,7 @@ class Engine:
         return stats
 
     def _fit(self, model, loader, *, step, params, epochs, optimizer, replay, train_mode, desc, after_step,
-             flops) -> dict:
+             flops, phase) -> dict:
         from tqdm.auto import tqdm
 
         epochs = self.cfg["epochs"] if epochs is None else epochs
@@ -235,10 +238,11 @@ class Engine:
         sched = build_scheduler(opt, self.cfg.get("scheduler"), total)
         scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         replay_iter = _cycle(replay) if replay is not None else None
-        losses, seen = [], 0
+        losses, lrs, seen = [], [], 0
         bar = tqdm(total=total, desc=desc, disable=not self.progress or total == 0, leave=False, dynamic_ncols=True)
         for epoch in range(epochs):
             (train_mode or model.train)()
+            epoch_start = len(losses)
             for batch in loader:
                 batch = self.to_device(batch)
                 replay_batch = self.to_device(next(replay_iter)) if replay_iter is not None else None
@@ -249,6 +253,7 @@ class Engine:
                     scaler.scale(loss).backward()
                     scaler.step(opt)
                     scaler.update()
+                lrs.append(opt.param_groups[0]["lr"])  # the rate this step used, before the schedule moves it
                 if sched is not None:
                     sched.step()
                 if after_step is not None:
@@ -256,6 +261,9 @@ class Engine:
                 losses.append(loss.detach())
                 seen += len(batch[0]) + (len(replay_batch[0]) if replay_batch is not None else 0)
                 bar.update(1)
+            if self.log.active and len(losses) > epoch_start:  # one more sync per epoch, none per step
+                self.log.steps(self.compute.task, phase, epoch + 1,
+                               torch.stack(losses[epoch_start:]).float().tolist(), lrs[epoch_start:])
             if losses:
                 last = losses[-1].item()  # one sync per epoch, not per step
                 if not math.isfinite(last):

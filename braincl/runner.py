@@ -6,8 +6,11 @@ same command resumes at the first unfinished task; each task re-seeds from (seed
 result equals that of an uninterrupted run. ``metrics.json`` only ever appears complete.
 
 The checkpoint carries a SHA-256 of its payload (``braincl.checkpoint``), and every stored cue is
-checked against its CRC32 when the checkpoint is loaded. A run that fails before its first
-checkpoint leaves no folder behind."""
+checked against its CRC32 when the checkpoint is loaded. A run refused before training leaves no
+folder behind; one that fails while training keeps its ``train.log``, which says why.
+
+While it runs, ``braincl.loggers`` writes ``train.log``, ``steps.csv`` and ``tasks.csv`` beside the
+record, plus TensorBoard or W&B logs when ``log:`` asks for them."""
 
 from __future__ import annotations
 
@@ -32,8 +35,9 @@ MEMORY_POLICY = ("Charged: every byte a method keeps between tasks (exemplars wi
 
 
 def config_fingerprint(cfg: dict) -> str:
-    """Hash of everything that changes results (not progress bars or worker counts)."""
+    """Hash of everything that changes results (not progress bars, worker counts or loggers)."""
     relevant = json.loads(json.dumps(cfg))
+    relevant.pop("log", None)
     for key in ("progress", "num_workers", "pin_memory", "persistent_workers"):
         relevant.get("train", {}).pop(key, None)
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
@@ -118,9 +122,11 @@ def preflight(cfg: dict, splits=None) -> PreparedRun:
     ``run_experiment`` both go through here, so they accept and refuse the same configs. A
     ``ValueError`` while building from the config is the config's fault and becomes a ConfigError."""
     from .data.transforms import check_transforms
+    from .loggers import check_config as check_loggers
 
     try:
         check_transforms(cfg)
+        check_loggers(cfg)
         return prepare_run(cfg, splits)
     except config_mod.ConfigError:
         raise
@@ -166,18 +172,25 @@ def run_experiment(cfg: dict, out_dir: str | Path, *, resume: bool = True, keep_
                    log=print) -> dict:
     """Run ``cfg`` into ``out_dir``. A run refused or failed before it wrote anything leaves no
     folder behind; one that failed later keeps its checkpoint, so that rerunning resumes."""
+    from .loggers import RunLog
+
     created = check_out_dir(out_dir)
+    runlog = RunLog(echo=log)  # train.log, CSV and the configured loggers, opened once the run starts
     try:
-        return _run(cfg, Path(out_dir), resume=resume, keep_checkpoint=keep_checkpoint, log=log)
-    except BaseException:
+        return _run(cfg, Path(out_dir), resume=resume, keep_checkpoint=keep_checkpoint, runlog=runlog)
+    except BaseException as err:
+        runlog.stopped(err)
         _remove_empty(created)
         raise
+    finally:
+        runlog.close()
 
 
-def _run(cfg: dict, out_dir: Path, *, resume: bool, keep_checkpoint: bool, log) -> dict:
+def _run(cfg: dict, out_dir: Path, *, resume: bool, keep_checkpoint: bool, runlog) -> dict:
     from . import checkpoint
     from .compute import summarize as summarize_compute
     from .evaluate import evaluate_seen_tasks, square
+    from .loggers import TaskResult
     from .memory.cues import find_stores
     from .metrics import summarize
     from .record import SCHEMA_VERSION, environment, validate_record, write_json
@@ -213,7 +226,10 @@ def _run(cfg: dict, out_dir: Path, *, resume: bool, keep_checkpoint: bool, log) 
         state = ckpt["state"]
         state.setdefault("compute", [])  # a checkpoint from before compute was recorded
         state["resumed_from_task"] = state["next_task"]
-        log(f"resuming at task {state['next_task'] + 1}/{scenario.num_tasks} from {ckpt_path}")
+    runlog.open(cfg, out_dir, scenario.num_tasks, resumed_at=state["resumed_from_task"], step=state.get("log_step", 0))
+    engine.log = runlog
+    if state["resumed_from_task"] is not None:
+        runlog.message(f"resuming at task {state['next_task'] + 1}/{scenario.num_tasks} from {ckpt_path}", echo=True)
 
     want_attention = bool(cfg["eval"].get("attention", {}).get("enabled"))
     for t in range(state["next_task"], scenario.num_tasks):
@@ -249,9 +265,11 @@ def _run(cfg: dict, out_dir: Path, *, resume: bool, keep_checkpoint: bool, log) 
         state["timings"].append({"task": t, "train_s": round(t1 - t0, 3), "eval_s": round(time.perf_counter() - t1, 3)})
         state["compute"].append({"task": t, "phases": engine.compute.phases(t)})
         state["next_task"] = t + 1
-        acc = state["rows"]["main"]["tag"][-1]
-        log(f"task {t + 1}/{scenario.num_tasks}: TAg accuracy on seen tasks "
-            + " ".join(f"{a:.3f}" for a in acc) + f" | memory {breakdown.charged} B")
+        timing = state["timings"][-1]
+        runlog.task_done(TaskResult(t, scenario.num_tasks, runlog.step, state["rows"]["main"]["tag"], state["counts"],
+                                    state["memory"][-1], state["compute"][-1]["phases"], timing["train_s"],
+                                    timing["eval_s"]))
+        state["log_step"] = runlog.step
         if not last or keep_checkpoint:
             checkpoint.save(ckpt_path, {"fingerprint": fingerprint, "learner": learner.state_dict(), "state": state})
 
@@ -301,6 +319,9 @@ def _run(cfg: dict, out_dir: Path, *, resume: bool, keep_checkpoint: bool, log) 
     }
     validate_record(record)
     write_json(out_dir / "metrics.json", record)
+    s = record["summary"]
+    runlog.message(f"finished: average accuracy {s['avg_acc_sample']:.4f}, last accuracy {s['last_acc_sample']:.4f}, "
+                   f"forgetting {s['forgetting']:.4f} -> {out_dir / 'metrics.json'}")
     if not keep_checkpoint:
         ckpt_path.unlink(missing_ok=True)
     return record
