@@ -85,6 +85,63 @@ def git_revision() -> str | None:
         return None
 
 
+# CPU feature flags that decide which vector kernels MKL, oneDNN and ATen dispatch to, and so the
+# order of floating-point sums: two machines that differ here differ in the last bits of a run.
+SIMD_FLAG_PREFIXES = ("sse", "ssse", "avx", "fma", "f16c", "amx", "neon", "asimd", "sve")
+
+
+def cpu_info() -> dict:
+    """The CPU a run used: model name, architecture, logical cores, the vector instruction set ATen
+    dispatches to (``torch.backends.cpu.get_cpu_capability()``, e.g. AVX2, AVX512) and the SIMD flags
+    the CPU reports (Linux ``/proc/cpuinfo``; None where that file is absent)."""
+    import torch
+
+    model, flags = None, None
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip().lower()
+        if model is None and key in ("model name", "hardware", "cpu model"):
+            model = value.strip()
+        if flags is None and key in ("flags", "features"):
+            flags = sorted({f for f in value.split() if f.startswith(SIMD_FLAG_PREFIXES)})
+    try:
+        capability = torch.backends.cpu.get_cpu_capability()
+    except (AttributeError, RuntimeError):
+        capability = None
+    return {"model": model or platform.processor() or None, "machine": platform.machine(),
+            "logical_cores": os.cpu_count(), "torch_capability": capability, "simd_flags": flags}
+
+
+# Lines of torch.__config__.show()'s "Build settings" that change numerics or the kernels used.
+BUILD_SETTINGS = ("BLAS_INFO", "LAPACK_INFO", "USE_MKL", "USE_MKLDNN", "USE_OPENMP", "CUDA_VERSION", "CUDNN_VERSION")
+
+
+def torch_build() -> dict:
+    """How the installed torch was built: version and commit, CUDA (None: a CPU build), the libraries
+    it was built with (the bullet lines of ``torch.__config__.show()``: compiler, MKL, oneDNN, OpenMP)
+    and the build settings that matter for numerics (``BUILD_SETTINGS``)."""
+    import torch
+
+    shown = torch.__config__.show()
+    libraries, settings = [], {}
+    for line in shown.splitlines():
+        line = line.strip()
+        if line.startswith("- Build settings:"):
+            for item in line.split(":", 1)[1].split(", "):
+                key, _, value = item.strip().partition("=")
+                if key in BUILD_SETTINGS:
+                    settings[key] = value.strip()
+        elif line.startswith("- "):
+            libraries.append(line[2:])
+    return {"version": torch.__version__, "git_version": getattr(torch.version, "git_version", None),
+            "cuda": torch.version.cuda, "debug": bool(getattr(torch.version, "debug", False)),
+            "libraries": libraries, "settings": settings}
+
+
 def environment(device) -> dict:
     import torch
 
@@ -99,4 +156,6 @@ def environment(device) -> dict:
         "torch_threads": torch.get_num_threads(),
         "versions": {d: _version(d) for d in ("torchvision", "compressai", "numpy", "scikit-learn", "braincl-bench")},
         "git_revision": git_revision(),
+        "cpu": cpu_info(),
+        "torch_build": torch_build(),
     }

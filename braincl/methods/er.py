@@ -15,6 +15,11 @@ Options (method params), shared through ``ReplayLearner`` so that DER and DER++ 
   the budget; new classes fill theirs by ``selection``. ``reservoir``: Mammoth's reservoir sampling
   over the stream, updated at every step during training (the buffer of the DER paper's protocol);
   the replay minibatch is then drawn from the buffer as it is at that step, from the first task on.
+- ``head: growing`` (default) adds each task's outputs when the task starts, like every method here;
+  ``fixed`` has all of the scenario's outputs from the first task on, as Mammoth's backbones (its
+  MNISTMLP has 10 outputs on Seq-MNIST), so the cross-entropy also pushes the not-yet-seen outputs
+  down. Evaluation ranks only the classes seen so far either way. The Seq-MNIST reference runs ER
+  with ``fixed``; DER and DER++ take the same option (``baselines/derpp.py``).
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ from ..seeding import derive_seed, make_generator
 
 # Values for methods whose params do not list these options (icarl, bic, wa); each option's domain,
 # per method, is in schemas/method_params.yaml and checked when the config is loaded.
-DEFAULTS = {"replay": "step", "sampler": "random", "buffer": "class_balanced", "replay_batch_size": None}
+DEFAULTS = {"replay": "step", "sampler": "random", "buffer": "class_balanced", "replay_batch_size": None,
+            "head": "growing"}
 
 
 class LiveReplay:
@@ -86,6 +92,11 @@ class ReplayLearner(Learner):
             raise ValueError(f"{name}: method.params.sampler=balanced needs buffer=class_balanced and replay=step")
         if self.option("buffer") == "reservoir" and self.option("replay") != "step":
             raise ValueError(f"{name}: method.params.buffer=reservoir is updated during training and needs replay=step")
+
+    def head_growth(self, task) -> int:
+        if self.option("head") == "fixed":
+            return self.ctx.num_classes - self.model.num_classes  # all at once, then nothing
+        return super().head_growth(task)
 
     # ------------------------------------------------------------------ budget
     def exemplar_bytes(self) -> int:
