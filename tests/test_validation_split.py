@@ -100,7 +100,7 @@ def test_imagenet100_carves_validation_from_train(tmp_path):
     assert np.bincount(splits.val.targets).tolist() == [1] * 4  # ceil(0.1 * 5)
     assert np.bincount(splits.train.targets).tolist() == [4] * 4
     assert len(splits.test) == 8  # the ILSVRC val/ folder stays the test set
-    files = lambda s: {s.samples[i][0] for i in s.parent_indices}  # noqa: E731
+    files = lambda s: {path for path, _ in s.samples}  # noqa: E731
     assert not files(splits.val) & files(splits.train)
     assert_disjoint(splits)
     assert_learners_see_no_validation_image(cfg, splits)

@@ -104,7 +104,11 @@ def check_image_shapes(splits, train_tf, eval_tf) -> None:
     want = (splits.train.channels, *splits.train.size)
     for key, tf, image in (("train", train_tf, splits.train.read_train(0)), ("eval", eval_tf, splits.train.read(0))):
         with torch.random.fork_rng(devices=[]):  # the probe must not move the run's random stream
-            got = tuple(tf(image).shape)
+            try:
+                got = tuple(tf(image).shape)
+            except (ValueError, TypeError, RuntimeError) as err:
+                raise ValueError(f"dataset.transforms.{key} fails on a {'x'.join(map(str, image.shape))} image of "
+                                 f"this data set (stored at {'x'.join(map(str, want))}): {err}") from None
         if got != want:
             raise ValueError(
                 f"dataset.transforms.{key} turns a {'x'.join(map(str, image.shape))} image into "

@@ -141,8 +141,13 @@ class SubsetSource(ImageSource):
     def read_many(self, indices: Sequence[int]) -> torch.Tensor:
         return self.parent.read_many(self.parent_indices[np.asarray(indices, dtype=np.int64)])
 
+    @property
+    def samples(self) -> list:
+        """A file-backed parent's (path, label) list, restricted to this subset (in its order)."""
+        return [self.parent.samples[int(i)] for i in self.parent_indices]
+
     def __getattr__(self, name):
-        # attributes of the parent that a loader or a check reads (FolderSource's train view, ...)
+        # other attributes of the parent that a loader or a check reads (FolderSource's train view, ...)
         if name == "parent":
             raise AttributeError(name)
         return getattr(self.parent, name)
