@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         import yaml
 
         try:
-            preflight(cfg)
+            cfg = preflight(cfg).cfg  # with the values derived from the data (auto defaults, sized codec)
         except refusals as err:
             return _fail(str(err))
         print(yaml.safe_dump(cfg, sort_keys=False), end="")

@@ -15,8 +15,9 @@ def _task_aware(scores: torch.Tensor, classes: list[int]) -> torch.Tensor:
     return cls[scores[:, cls].argmax(dim=1)]
 
 
-def evaluate_seen_tasks(learner, scenario, t: int, want_features: bool = False) -> dict:
-    """Accuracy of every predictor on tasks 0..t. Returns
+def evaluate_seen_tasks(learner, scenario, t: int, want_features: bool = False, split: str = "test") -> dict:
+    """Accuracy of every predictor on tasks 0..t, on the ``split`` (``test`` or ``val``) images of
+    each task. Choices (schedules, codec settings, ...) are made on ``val``. Returns
     {name: {"tag": [..t+1], "taw": [..t+1]}}, per-class accuracy of ``main``, counts, features."""
     engine, ctx = learner.engine, learner.ctx
     learner.eval_mode()
@@ -28,8 +29,9 @@ def evaluate_seen_tasks(learner, scenario, t: int, want_features: bool = False) 
     counts, all_feats = [], []
     for j in range(t + 1):
         task = scenario.task(j)
-        loader = engine.eval_loader(task.test.dataset(ctx.eval_transform))
-        counts.append(len(task.test))
+        images = task.eval_subset(split)
+        loader = engine.eval_loader(images.dataset(ctx.eval_transform))
+        counts.append(len(images))
         for name, fn in predictors.items():
             if name == "main" and want_features:
                 def with_feats(x, fn=fn):

@@ -48,10 +48,16 @@ def _now() -> str:
 
 
 def build_data(cfg: dict):
+    """The data set's splits, with the validation split of ``dataset.validation`` (carved from the
+    training data or the data set's own); what was done is recorded in ``info["validation"]``."""
+    from .data.base import carve_validation
     from .registry import DATASETS
 
     builder = DATASETS.get(cfg["dataset"]["name"])
-    return builder(cfg["dataset"].get("root"), dict(cfg["dataset"].get("params") or {}))
+    splits = builder(cfg["dataset"].get("root"), dict(cfg["dataset"].get("params") or {}))
+    splits, validation = carve_validation(splits, cfg["dataset"].get("validation"))
+    splits.info = {**splits.info, "validation": validation}
+    return splits
 
 
 @dataclass
@@ -64,6 +70,7 @@ class PreparedRun:
     protocols: list
     engine: object
     budget_bytes: int | None
+    cfg: dict | None = None   # the config with the values derived from the data filled in
 
 
 def prepare_run(cfg: dict, splits=None) -> PreparedRun:
@@ -72,6 +79,7 @@ def prepare_run(cfg: dict, splits=None) -> PreparedRun:
     first, so that a missing data set fails before anything else is built."""
     import torch
 
+    from .data.auto import adapt_to_images, check_image_shapes
     from .data.transforms import build_transform
     from .engine import Engine, resolve_device
     from .learner import RunContext
@@ -81,6 +89,7 @@ def prepare_run(cfg: dict, splits=None) -> PreparedRun:
     from .registry import METHODS
     from .scenario import Scenario
     from .seeding import seed_everything
+    from .sizing import fill_method_params
 
     if cfg["train"].get("threads"):
         torch.set_num_threads(int(cfg["train"]["threads"]))
@@ -91,6 +100,7 @@ def prepare_run(cfg: dict, splits=None) -> PreparedRun:
     seed_everything(seed)
 
     splits = splits if splits is not None else build_data(cfg)
+    cfg, derived = adapt_to_images(cfg, splits)  # `auto` data defaults, resolved from the images
     protocols = build_protocols(cfg)
     held_out = sorted({c for p in protocols for c in p.exclude_classes(splits)})
     try:
@@ -102,9 +112,13 @@ def prepare_run(cfg: dict, splits=None) -> PreparedRun:
     # uint8 pipelines: the model normalises each batch itself (braincl.models.net.InputNormalize)
     train_tf = build_transform(tcfg.get("train", []))
     eval_tf = build_transform(tcfg.get("eval", []))
+    check_image_shapes(splits, train_tf, eval_tf)
+    check_eval_split(cfg, scenario)
     image_shape = (splits.train.channels, *splits.train.size)
 
     budget_bytes = None if cfg["memory"].get("budget") is None else parse_bytes(cfg["memory"]["budget"])
+    cfg, sized = fill_method_params(cfg, image_shape, budget_bytes, scenario.num_tasks)
+    splits.info = {**splits.info, "derived": {**derived, **({"method_params": sized} if sized else {})}}
     budget = Budget(budget_bytes, charge_teacher=bool(cfg["memory"].get("charge_teacher")))
     model = build_model(cfg, image_shape[0], image_shape[1])
     engine = Engine(cfg["train"], device)
@@ -113,7 +127,24 @@ def prepare_run(cfg: dict, splits=None) -> PreparedRun:
                      dataset_name=cfg["dataset"]["name"])
     learner = METHODS.get(cfg["method"]["name"])(model, engine, budget, cfg["method"].get("params") or {}, ctx)
     learner.setup()
-    return PreparedRun(learner, scenario, splits, protocols, engine, budget_bytes)
+    return PreparedRun(learner, scenario, splits, protocols, engine, budget_bytes, cfg)
+
+
+def check_eval_split(cfg: dict, scenario) -> None:
+    """``eval.split: val`` needs validation images of every class in every task."""
+    split = cfg["eval"].get("split", "test")
+    if split != "val":
+        return
+    if scenario.splits.val is None:
+        raise config_mod.ConfigError("eval.split=val, but dataset.validation.source is none: set it to auto, train "
+                                     "or official to have a validation split")
+    for t in range(scenario.num_tasks):
+        task = scenario.task(t)
+        missing = sorted(set(task.classes) - set(task.val.labels.tolist()))
+        if missing:
+            names = [scenario.splits.class_names[scenario.class_order[c]] for c in missing]
+            raise config_mod.ConfigError(f"eval.split=val, but class(es) {', '.join(names)} of task {t + 1} have no "
+                                         "validation image: raise dataset.validation.fraction or per_class")
 
 
 def preflight(cfg: dict, splits=None) -> PreparedRun:
@@ -203,6 +234,7 @@ def _run(cfg: dict, out_dir: Path, *, resume: bool, keep_checkpoint: bool, runlo
     started = _now()
 
     run = preflight(cfg)
+    cfg = run.cfg  # values derived from the data (auto defaults, sized codec) are recorded as run
     learner, scenario, splits, protocols = run.learner, run.scenario, run.splits, run.protocols
     engine, budget_bytes, seed = run.engine, run.budget_bytes, int(cfg["seed"])
     device, budget, ctx = engine.device, learner.budget, learner.ctx
@@ -232,6 +264,7 @@ def _run(cfg: dict, out_dir: Path, *, resume: bool, keep_checkpoint: bool, runlo
         runlog.message(f"resuming at task {state['next_task'] + 1}/{scenario.num_tasks} from {ckpt_path}", echo=True)
 
     want_attention = bool(cfg["eval"].get("attention", {}).get("enabled"))
+    eval_split = cfg["eval"].get("split", "test")
     for t in range(state["next_task"], scenario.num_tasks):
         seed_everything(derive_seed(seed, "task", t))
         task = scenario.task(t)
@@ -248,7 +281,8 @@ def _run(cfg: dict, out_dir: Path, *, resume: bool, keep_checkpoint: bool, runlo
         breakdown = learner.memory()
         budget.check(breakdown, f"{cfg['method']['name']} after task {t + 1}")
         last = t == scenario.num_tasks - 1
-        result = evaluate_seen_tasks(learner, scenario, t, want_features=last and cfg["eval"].get("spectrum", True))
+        result = evaluate_seen_tasks(learner, scenario, t, want_features=last and cfg["eval"].get("spectrum", True),
+                                     split=eval_split)
         for name, r in result["rows"].items():
             state["rows"].setdefault(name, {"tag": [], "taw": []})
             state["rows"][name]["tag"].append(r["tag"])
@@ -316,6 +350,7 @@ def _run(cfg: dict, out_dir: Path, *, resume: bool, keep_checkpoint: bool, runlo
         "method_info": getattr(learner, "info", lambda: {})(),
         "protocols": protocol_results,
         "compute": summarize_compute(state["compute"]),
+        "splits": {"accuracy": eval_split, "protocols": "test", "validation": splits.info.get("validation")},
     }
     validate_record(record)
     write_json(out_dir / "metrics.json", record)

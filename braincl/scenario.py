@@ -44,10 +44,20 @@ class Task:
     original_classes: list[int]
     train: Subset
     test: Subset
+    val: Subset | None = None   # the task's validation images (never given to a learner)
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    def eval_subset(self, split: str) -> Subset:
+        """The images that ``eval.split`` names: ``test`` or ``val``."""
+        if split == "test":
+            return self.test
+        if split == "val" and self.val is not None:
+            return self.val
+        raise ValueError(f"eval.split={split!r}: this data set has no such split (set dataset.validation.source "
+                         "to train or official for a validation split)")
 
 
 class Scenario:
@@ -136,8 +146,10 @@ class Scenario:
         if not 0 <= t < self.num_tasks:
             raise IndexError(f"task {t} outside 0..{self.num_tasks - 1}")
         classes = self.task_classes(t)
+        val = self._subset(self.splits.val, classes) if self.splits.val is not None else None
         return Task(index=t, classes=classes, original_classes=[self.class_order[c] for c in classes],
-                    train=self._subset(self.splits.train, classes), test=self._subset(self.splits.test, classes))
+                    train=self._subset(self.splits.train, classes), test=self._subset(self.splits.test, classes),
+                    val=val)
 
     def held_out_test(self) -> Subset:
         """Test samples of the excluded classes (labels are the original ids; never trained on)."""

@@ -98,3 +98,17 @@ def write_medmnist(root: Path, flag: str, size: int = 28, per_class: dict | None
     path = root / (f"{flag}.npz" if size == 28 else f"{flag}_{size}.npz")
     np.savez_compressed(path, **arrays)
     return path
+
+
+def write_image_folder(root: Path, classes: list[str], counts: dict[str, int], size=(32, 32), seed: int = 0,
+                       suffix: str = ".png") -> Path:
+    """Your own data: root/<split>/<class>/<class>_<k><suffix> for each split in ``counts``; the split
+    ``"."`` writes root/<class>/... (one folder of class folders). Returns root."""
+    rng = np.random.default_rng(seed)
+    for split, n in counts.items():
+        for label, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for k in range(n):
+                Image.fromarray(class_image(label, size, rng)).save(folder / f"{name}_{split.strip('./') or 'all'}_{k}{suffix}")
+    return root

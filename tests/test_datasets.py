@@ -89,7 +89,9 @@ def test_imagenet100_custom_class_list_and_train_cap(tmp_path):
 
     splits = build_data(cfg)
     assert splits.class_names == list(reversed(wnids))  # the list orders the classes
-    assert np.bincount(splits.train.targets).tolist() == [2, 2, 2]
+    # the cap keeps 2 per class; the validation split then takes ceil(0.1 * 2) = 1 of them
+    assert np.bincount(splits.train.targets).tolist() == [1, 1, 1]
+    assert np.bincount(splits.val.targets).tolist() == [1, 1, 1]
     assert splits.info["class_list_name"] == "file"
     assert splits.test.read(0).shape == (3, 32, 32) and splits.train.read_train(0).shape == (3, 40, 48)
 

@@ -37,8 +37,12 @@ def build_transform(specs: list[dict], normalize: dict | None = None):
 def check_transforms(cfg: dict) -> None:
     """Build both pipelines once so that a typo fails before any work starts."""
     tcfg = cfg["dataset"]["transforms"]
+    normalize = tcfg.get("normalize")
+    normalize = normalize if isinstance(normalize, dict) else None  # auto / none: resolved from the data
     for key in ("train", "eval"):
+        if isinstance(tcfg.get(key), str):
+            continue  # auto: chosen from the image size once the data is read (braincl.data.auto)
         try:
-            build_transform(tcfg.get(key, []), tcfg.get("normalize"))
+            build_transform(tcfg.get(key, []), normalize)
         except (TypeError, ValueError) as err:
             raise ValueError(f"dataset.transforms.{key}: {err}") from None
