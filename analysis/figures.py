@@ -149,7 +149,7 @@ def accuracy_curves(res: Results, weighting: str = "sample"):
     for ax in axes[len(panels):]:
         ax.set_visible(False)
     fig.supxlabel("tasks learned", fontsize=style.FONT_PT)
-    fig.supylabel(f"accuracy on seen classes (%, {weighting}-weighted)", fontsize=style.FONT_PT)
+    fig.supylabel(f"accuracy, seen classes (%, {weighting}-wt.)", fontsize=style.FONT_PT)
     style.method_legend(fig, handles, legend_cols)
     return fig, None
 
@@ -331,7 +331,7 @@ def accuracy_vs_flops(res: Results, weighting: str = "sample"):
                 if key >= 0:
                     budget_handles.setdefault(float(key), ax.errorbar([], [], ls="none", marker="o", color="0.3",
                                                                       mfc="0.3" if filled else "white", ms=3.5))
-        fax.set_xscale("log")
+        _log_ticks(fax, sub["total"].min() / 1.15, sub["total"].max() * 1.15)
         fax.set(xlabel="training + encoding FLOPs per run (log scale)", title="Compute" +
                 (f" ({dataset})" if len(datasets) > 1 else ""))
         _zoom_x(aax, sub["acc"])
@@ -344,6 +344,30 @@ def accuracy_vs_flops(res: Results, weighting: str = "sample"):
         fig.legend(list(budget_handles.values()), [f"budget {short_bytes(b)}" for b in budget_handles] +
                    [], loc="outside upper center", ncols=len(budget_handles))
     return fig, None
+
+
+def _log_ticks(ax, lo: float, hi: float) -> None:
+    """Log x axis over [lo, hi] with ticks at 1, 2, 3 and 5 times a power of ten, thinned so that
+    neighbouring labels stay apart, written as m×10^e."""
+    import matplotlib.ticker as mticker
+
+    ax.set_xscale("log")
+    ax.set_xlim(lo, hi)
+    span = np.log10(hi / lo)
+    candidates = [m * 10.0 ** e for e in range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
+                  for m in (1, 2, 3, 5)]
+    ticks, last = [], None
+    for t in candidates:
+        if lo <= t <= hi and (last is None or np.log10(t / last) >= span / 4):
+            ticks.append(t)
+            last = t
+
+    def fmt(v):
+        e = int(np.floor(np.log10(v) + 1e-9))
+        m = v / 10 ** e
+        return f"$10^{{{e}}}$" if round(m) == 1 else f"${m:g}\\times10^{{{e}}}$"
+    ax.xaxis.set_minor_locator(mticker.NullLocator())
+    ax.set_xticks(ticks, [fmt(t) for t in ticks])
 
 
 def _zoom_x(ax, values, lo: float = 0.0, hi: float = 100.0, pad: float = 0.05) -> None:
@@ -422,7 +446,8 @@ def _robustness_figure(df: pd.DataFrame, x: str, value: str, xlabel: str, ylabel
     handles = {}
     for ax, (dataset, budget) in zip(axes, panels):
         sub = _in_panel(df, dataset, budget)
-        off = _offsets(style.method_order(sub["method"]), step)
+        # a wide spread: the error bars of the methods at one x stand side by side, not on one another
+        off = _offsets(style.method_order(sub["method"]), step * 2.5)
         lows, highs = [], []
         for method in style.drawing_order(sub["method"]):
             g = _agg(sub[sub["method"] == method].groupby(x)[value]).sort_index()
@@ -666,7 +691,7 @@ def rate_distortion_plot(df: pd.DataFrame, label: str, x: str = "bytes_per_sampl
     for _, row in lossless.iterrows():
         ax.axvline(row[x], color="0.5", ls="--", lw=0.8, zorder=1)
         ax.annotate(f"{style.label(str(row[label]))}, lossless", (row[x], 0), xycoords=("data", "axes fraction"),
-                    textcoords="offset points", xytext=(-3, 3), ha="right", va="bottom", rotation=90,
+                    textcoords="offset points", xytext=(2, 3), ha="left", va="bottom", rotation=90,
                     fontsize=style.FONT_PT - 1.5, color="0.35")
     ax.set_xscale("log")
     import matplotlib.ticker as mticker

@@ -114,7 +114,7 @@ def method_style(name: str) -> MethodStyle:
     if variant:
         colour = _shade(colour, VARIANT_SHADES[_stable_index(variant, len(VARIANT_SHADES))])
         label = f"{label} ({variant})"
-    return MethodStyle(label, colour, marker)
+    return MethodStyle(label, mcolors.to_hex(colour), marker)  # '#rrggbb', as matplotlib reports colours
 
 
 def label(name: str) -> str:
