@@ -150,6 +150,7 @@ def test_method_styles_are_fixed_distinct_and_derived_for_variants():
     assert style.method_order(["joint", "er", "braincl", "er+balanced"]) == ["braincl", "er", "er+balanced", "joint"]
 
 
+@pytest.mark.filterwarnings("ignore:constrained_layout not applied")  # the text far outside squeezes the axes
 def test_the_layout_check_finds_overlaps_hidden_markers_and_clipped_text():
     fig, (ax,) = style.figure(style.SINGLE_COLUMN, 2.0)
     ax.plot([0, 1], [0, 1], marker="o", label="a")
