@@ -263,7 +263,7 @@ def feature_spectra(res: Results):
         if np.isfinite(floor) and top > 0:
             ax.set_ylim(floor / 2, top * 2)
         where = f" ({dataset})" if len(datasets) > 1 else ""
-        ax.set(title=f"Spectrum at {budget_label(shown)}{where}" if shown is not None else f"Spectrum{where}",
+        ax.set(title=f"Spectrum at {short_bytes(shown)}{where}" if shown is not None else f"Spectrum{where}",
                xlabel="eigenvalue index (descending)", ylabel="fraction of variance")
         ax.xaxis.get_major_locator().set_params(integer=True)
         rk = ranks[ranks["dataset"] == dataset]
