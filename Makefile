@@ -5,7 +5,7 @@ CORES ?= 2
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.braincl-installed
 
-.PHONY: run rerun test figures report full controls training-length reference claims dry-run paper-dry-run install
+.PHONY: run rerun test figures report report-check full controls training-length reference claims dry-run paper-dry-run install
 
 install: $(STAMP)
 
@@ -34,6 +34,10 @@ figures: $(STAMP)
 
 # The analysis writes results/report.html itself (light, byte-stable); this only regenerates it.
 report: figures
+
+## Open results/report.html in headless Chromium: every image loads, nothing overflows the page width.
+report-check: $(STAMP)
+	$(BIN)/python -m analysis.report_check results/report.html --screenshot results/benchmarks/report_screenshot.png
 
 ## Run groups beyond the default grid (config/config.yaml `targets:`), each followed by its tables.
 full: $(STAMP)

@@ -10,9 +10,13 @@ from pathlib import Path
 from . import outputs
 from .render import Table
 
+# Wide tables scroll inside their own box (.wide), so that the page itself never overflows its width;
+# figures scale down to the page and keep their aspect ratio.
 STYLE = ("body{font-family:sans-serif;max-width:70em;margin:auto;padding:1em}table{border-collapse:collapse;"
          "margin:1em 0;font-size:85%}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
-         "caption{text-align:left;font-size:95%;padding:4px 0}img{max-width:100%}pre{white-space:pre-wrap}")
+         "caption{text-align:left;font-size:95%;padding:4px 0}.wide{overflow-x:auto;max-width:100%}"
+         "img{max-width:100%;height:auto}pre{white-space:pre-wrap;overflow-wrap:anywhere}"
+         "figure{margin:1em 0}figcaption{font-size:90%;max-width:50em}")
 
 
 def build(tables: list[Table], claims_md: str, out: str | Path) -> str:
@@ -26,7 +30,7 @@ def build(tables: list[Table], claims_md: str, out: str | Path) -> str:
              f"<pre>{esc(claims_md)}</pre>", '<h2 id="tables">Tables</h2>']
     for t in tables:
         parts.append(f'<h3 id="table-{t.name}">{esc(t.name)}</h3>')
-        parts.append(t.html())
+        parts.append(f'<div class="wide">{t.html()}</div>')
         parts.append(f'<p>Files: <a href="tables/{t.name}.md">md</a>, <a href="tables/{t.name}.tex">tex</a>, '
                      f'<a href="tables/{t.name}.csv">csv</a></p>')
     parts.append('<h2 id="figures">Figures</h2>')
@@ -35,11 +39,11 @@ def build(tables: list[Table], claims_md: str, out: str | Path) -> str:
             caption = outputs.caption_path(fig)
             text = " ".join(caption.read_text().split()) if caption.is_file() else ""
             png = f"figures/{fig}.png"
-            if (out / png).exists():
-                body = f'<a href="{png}"><img src="{png}" alt="{esc(fig)}" loading="lazy"></a>'
+            if (out / png).exists():  # not lazy-loaded: a headless check must see every image load
+                body = f'<a href="{png}"><img src="{png}" alt="{esc(fig)}"></a>'
             else:
                 body = f"<p>not built yet: run <code>snakemake --cores 2 {esc(group)}</code></p>"
-            parts.append(f'<h3 id="figure-{fig}">{esc(fig.replace("_", " "))}</h3>{body}'
-                         f'<p>{esc(text)} (<a href="figures/{fig}.pdf">PDF</a>)</p>')
+            parts.append(f'<h3 id="figure-{fig}">{esc(fig.replace("_", " "))}</h3><figure>{body}'
+                         f'<figcaption>{esc(text)} (<a href="figures/{fig}.pdf">PDF</a>)</figcaption></figure>')
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

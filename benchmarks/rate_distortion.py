@@ -76,35 +76,13 @@ def codec_row(train: torch.Tensor, test: torch.Tensor, lmbda: float, args) -> di
 
 
 def plot(df: pd.DataFrame, out: Path) -> None:
-    import matplotlib
+    """The suite's rate-distortion figure (analysis/figures.py, the same one ``python -m analysis``
+    draws into results/figures), so the benchmark and the report show one picture."""
+    from analysis import figures, style
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.6))
-    for method, marker in (("braincl_codec", "o"), ("jpeg", "s")):
-        d = df[df.method == method].sort_values("bytes_per_sample_with_metadata")
-        ax.plot(d.bytes_per_sample_with_metadata, d.psnr_db, marker=marker, label=method.replace("_", " "))
-        for _, r in d.iterrows():
-            if method == "braincl_codec" and r["lambda"] != 0.01:
-                continue  # the three lambdas overlap at this size; the CSV has all of them
-            ax.annotate(r.setting.replace("quality=", "q=").replace("lambda", "λ"), (r.bytes_per_sample_with_metadata, r.psnr_db), fontsize=7,
-                        textcoords="offset points", xytext=(3, 3))
-    raw = df[df.method == "raw"].iloc[0]
-    ax.axvline(raw.bytes_per_sample_with_metadata, color="grey", ls="--", label="raw uint8 (lossless)")
-    ax.set_xscale("log")
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
-
-    ax.set_xticks([25, 50, 100, 200, 400, 800])
-    ax.xaxis.set_major_formatter(ScalarFormatter())
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("bytes per sample (with per-sample metadata)")
-    ax.set_ylabel("PSNR (dB)")
-    ax.set_title("MNIST 5k test split: rate vs distortion")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    for ext in ("png", "pdf"):
-        fig.savefig(out / f"rate_distortion.{ext}", dpi=150)
+    style.apply()
+    fig, _ = figures.rate_distortion(out)
+    style.save(fig, out, "rate_distortion")
 
 
 def main(argv=None) -> None:
