@@ -11,8 +11,9 @@ Per task (the paper's critical path, Sec. "Method"):
    task, with batches balanced across tasks. Afterwards only long-term memory is kept.
 
 Charged memory: long-term cues with their metadata (``cues``), every task's completion network at
-its stored precision (``decoders``) and entropy tables (``entropy_tables``). Working memory exists
-only during its own task and is dropped before the runner charges the memory.
+its stored precision (``decoders``) and entropy tables in their packed form (``entropy_tables``,
+``braincl.codec.pack_tables``). The cues' CRC32s are reported apart (``integrity``), not charged.
+Working memory exists only during its own task and is dropped before the runner charges the memory.
 
 Ablations (method params, recorded in the config and in ``info()``): ``sleep``,
 ``freeze_backbone_in_wake``, ``completion`` (``per_task`` or ``shared``: one ``g_s`` retrained on
@@ -22,7 +23,7 @@ same latents, but those latents then pass through the drifted shared decoder), `
 
 Controls (``memory_format``): ``cues`` is BrainCL. ``raw`` keeps raw uint8 exemplars (+ int16
 label) and ``jpeg`` keeps them as abbreviated JPEG streams with tables shared per quality
-(``baselines.jpeg_replay``'s encoder and quality rule; stream length + 7 B metadata, plus the
+(``braincl.memory.jpeg``: ``jpeg_replay``'s encoder and quality rule; stream length + 7 B metadata, plus the
 tables of the qualities kept), with no codec; wake, selection, the class-balanced budget fit
 and sleep are unchanged. They separate what the memory holds from how BrainCL rehearses.
 
@@ -44,7 +45,7 @@ from torch.utils.data import DataLoader
 from ..data.base import ImageDataset
 from ..learner import Learner
 from ..memory import BudgetExceeded
-from ..memory.cues import CUE_HEADER, TASK_HEADER, CueStore
+from ..memory.cues import CUE_CRC, CUE_HEADER, TASK_HEADER, CueStore
 from ..memory.exemplars import LABEL_DTYPE
 from ..memory.selection import select
 from ..registry import METHODS
@@ -72,7 +73,7 @@ class ExemplarStore:
     def item_nbytes(self, item) -> int:
         if self.format == "raw":
             return int(item.numel()) + LABEL_BYTES
-        from baselines.jpeg_replay import METADATA_BYTES
+        from ..memory.jpeg import METADATA_BYTES
 
         return len(item[1]) + METADATA_BYTES
 
@@ -80,7 +81,7 @@ class ExemplarStore:
         """The shared JPEG tables of the qualities in the store (``jpeg``; 0 for ``raw``)."""
         if self.format == "raw":
             return 0
-        from baselines.jpeg_replay import tables_nbytes
+        from ..memory.jpeg import tables_nbytes
 
         return tables_nbytes({q for q, _ in self.items}, self.channels)
 
@@ -132,7 +133,7 @@ class ExemplarStore:
         if self.format == "raw":
             images = torch.stack(self.items)
         else:
-            from baselines.jpeg_replay import decode_jpeg, jpeg_tables
+            from ..memory.jpeg import decode_jpeg, jpeg_tables
 
             images = torch.stack([decode_jpeg(x, jpeg_tables(q, self.channels)) for q, x in self.items])
         return images, self.labels.astype(np.int64)
@@ -194,7 +195,7 @@ class BrainCL(Learner):
     def jpeg_tables_reserve(self) -> int:
         if self.params["memory_format"] != "jpeg":
             return 0
-        from baselines.jpeg_replay import tables_nbytes
+        from ..memory.jpeg import tables_nbytes
 
         return tables_nbytes(self.params["jpeg_qualities"], self.ctx.image_shape[0])
 
@@ -210,7 +211,7 @@ class BrainCL(Learner):
             if p["memory_format"] == "raw":
                 per = int(np.prod(ctx.image_shape)) + LABEL_BYTES
             else:
-                from baselines.jpeg_replay import worst_case_nbytes
+                from ..memory.jpeg import worst_case_nbytes
 
                 per = worst_case_nbytes(ctx.image_shape, min(p["jpeg_qualities"]), abbreviated=True)
             need = per * ctx.num_classes + self.jpeg_tables_reserve()
@@ -302,14 +303,14 @@ class BrainCL(Learner):
 
     def store_task(self, task, images: torch.Tensor) -> ExemplarStore:
         """The controls' working memory: every training image, raw or as a JPEG file at its class's
-        quality (``jpeg_replay.choose_quality``: the highest quality at which ``jpeg_target_ratio``
+        quality (``braincl.memory.jpeg.choose_quality``, ``jpeg_replay``'s rule: the highest quality at which ``jpeg_target_ratio``
         times the raw exemplars a class could keep in its final share of the budget fit there)."""
         fmt, labels = self.params["memory_format"], task.train.labels
         wm = ExemplarStore(fmt, self.ctx.image_shape[0])
         if fmt == "raw":
             wm.add(task.index, list(images), labels)
         else:
-            from baselines.jpeg_replay import choose_quality, encode_jpeg
+            from ..memory.jpeg import choose_quality, encode_jpeg
 
             qualities, items = self.params["jpeg_qualities"], [None] * len(images)
             raw = int(np.prod(self.ctx.image_shape)) + LABEL_BYTES
@@ -407,12 +408,16 @@ class BrainCL(Learner):
         dec, tab = self.fixed_nbytes()
         if isinstance(self.ltm, ExemplarStore):  # the controls: no codec; JPEG tables of the qualities kept
             tab = self.ltm.tables_nbytes()
-        return super().memory().add("cues", self.ltm.nbytes()).add("decoders", dec).add("entropy_tables", tab)
+        out = super().memory().add("cues", self.ltm.nbytes()).add("decoders", dec).add("entropy_tables", tab)
+        if isinstance(self.ltm, CueStore):  # the CRC32s: an integrity cost, reported and never charged
+            out.add("integrity", self.ltm.integrity_nbytes())
+        return out
 
     def info(self) -> dict:
         return {"ablations": {k: self.params[k] for k in ABLATIONS},
                 "memory_format": self.params["memory_format"],
                 "jpeg_quality": {str(c): q for c, q in self.jpeg_quality.items()},
                 "cue_metadata": (f"per task {TASK_HEADER.size} B (task id, latent H, W, count); per cue "
-                                 f"{CUE_HEADER.size} B (label int16, length uint16, crc32)"),
+                                 f"{CUE_HEADER.size} B (label int16, length uint16); a CRC32 per cue "
+                                 f"({CUE_CRC.size} B) reported apart under 'integrity', not charged"),
                 "per_task": self.history}
