@@ -129,7 +129,7 @@ def train_codec(codec: nn.Module, images: torch.Tensor, *, lmbda: float, epochs:
     the encoding phase ``codec``."""
     from tqdm.auto import tqdm
 
-    from .compute import StepFlops
+    from .compute import FlopMeter
 
     if len(images) == 0:
         raise ValueError("train_codec: no images to train on")
@@ -146,7 +146,7 @@ def train_codec(codec: nn.Module, images: torch.Tensor, *, lmbda: float, epochs:
     order = torch.empty(0, dtype=torch.long)
     sums = {"loss": 0.0, "mse": 0.0, "bpp": 0.0}
     counted = 0
-    flops, drawn = StepFlops(count_flops and compute is not None), 0
+    flops, drawn = FlopMeter(count_flops and compute is not None), 0
     bar = tqdm(total=total, desc=desc, disable=not progress or total == 0, leave=False, dynamic_ncols=True)
     t0 = time.perf_counter()
     for step in range(total):
@@ -155,7 +155,7 @@ def train_codec(codec: nn.Module, images: torch.Tensor, *, lmbda: float, epochs:
         idx, order = order[:batch_size], order[batch_size:]
         x = data[idx].to(device)
         drawn += len(x)
-        with flops.first():
+        with flops.step(tuple(x.shape)):
             out = codec(x)
             loss = rate_distortion_loss(out, x, lmbda)
             opt.zero_grad(set_to_none=True)
@@ -172,7 +172,7 @@ def train_codec(codec: nn.Module, images: torch.Tensor, *, lmbda: float, epochs:
         bar.update(1)
     bar.close()
     if compute is not None:
-        compute.add("codec", steps=total, samples=drawn, flops=flops.flops * total, wall_s=round(time.perf_counter() - t0, 3))
+        compute.add("codec", steps=total, samples=drawn, flops=flops.totals, wall_s=round(time.perf_counter() - t0, 3))
     codec.eval()
     return {"steps": total, **{k: v / max(counted, 1) for k, v in sums.items()}}
 

@@ -27,10 +27,12 @@ label) and ``jpeg`` keeps them as abbreviated JPEG streams with tables shared pe
 tables of the qualities kept), with no codec; wake, selection, the class-balanced budget fit
 and sleep are unchanged. They separate what the memory holds from how BrainCL rehearses.
 
-Training length (the suite's equal-training rule): wake and sleep run ``train.epochs`` unless
-``wake_epochs`` / ``sleep_epochs`` say otherwise, and a sleep epoch draws what ``er`` draws per epoch
-(its current batches, plus as many buffer samples once old tasks exist), so sleep back-propagates
-through the backbone exactly as many samples as ``er`` does, and the frozen-backbone wake none.
+Training length (the suite's equal-training rule, docs/equal_training.md): wake and sleep run
+``train.epochs`` unless ``wake_epochs`` / ``sleep_epochs`` say otherwise, and a sleep epoch draws
+what ``er`` draws per epoch (its current batches, plus as many buffer samples once old tasks exist)
+in ``er``'s effective batches (``train.batch_size``, twice that once old tasks exist). Sleep
+therefore takes ``er``'s optimizer steps and back-propagates through the backbone exactly as many
+samples as ``er`` does; the frozen-backbone wake adds head-only steps and no backbone update.
 Codec training is the memory's encoding cost; it is counted apart (compute phase ``codec``)."""
 
 from __future__ import annotations
@@ -291,7 +293,8 @@ class BrainCL(Learner):
                             seed=self.ctx.seed * 1000 + task.index, compute=self.engine.compute,
                             count_flops=self.engine.count_flops)
         completion = freeze(codec, self.ctx.image_shape[1:], p["decoder_precision"], p["max_cdf_length"])
-        strings, shape = encode(codec, images, p["recall_batch_size"], device)
+        with self.engine.compute.count("codec", "encode"):
+            strings, shape = encode(codec, images, p["recall_batch_size"], device)
         del codec  # g_a is not stored and not charged
         self.decoders.append(completion)
         wm = CueStore()
@@ -329,54 +332,86 @@ class BrainCL(Learner):
         self.history.append({"task": task.index, "working_items": len(wm), "mean_item_bytes": wm.mean_cue_bytes()})
         return wm
 
-    def recalled(self, store: CueStore, transform) -> torch.utils.data.Dataset:
+    def recall(self, store, phase: str):
+        """(uint8 images, labels) of every item of ``store``, its decoding counted under ``phase``."""
+        with self.engine.compute.count(phase, "recall"):
+            return store.recall(self.decoders, self.params["recall_batch_size"], self.engine.device)
+
+    def recalled(self, store: CueStore, transform, phase: str) -> torch.utils.data.Dataset:
         """Recalled samples of ``store`` as a Dataset: decoded once into uint8 (``cache_recall``, and
-        always for the raw/jpeg controls) or decoded item by item."""
+        always for the raw/jpeg controls), or decoded item by item, in which case the phase that
+        draws them counts each decode (``recall_flops_per_cue``)."""
         if self.params["cache_recall"] or isinstance(store, ExemplarStore):
-            images, labels = store.recall(self.decoders, self.params["recall_batch_size"], self.engine.device)
+            images, labels = self.recall(store, phase)
             return ImageDataset(lambda i: images[i], labels, transform)
         decoders = self.decoders if self.engine.device.type == "cpu" else [copy.deepcopy(d).to("cpu") for d in self.decoders]
         return RecallDataset(store, decoders, transform)
+
+    def recall_flops_per_cue(self, store) -> int:
+        """FLOPs of decoding one cue of ``store`` (its first), measured: with ``cache_recall: false``
+        every drawn sample is decoded anew, so a phase's recall FLOPs are this times its samples.
+        Every task's completion network has the same layout and latent shape, so one cue speaks
+        for all (each decode is the same passes on the same shapes)."""
+        from ..compute import measure
+
+        if isinstance(store, ExemplarStore) or self.params["cache_recall"] or not len(store) or not self.engine.count_flops:
+            return 0
+        task = int(store.tasks[0])
+        with measure("recall") as split:
+            self.decoders[task].recall(store.verified([0]), store.shapes[task], 1)
+        return sum(split.values())
 
     # ------------------------------------------------------------------ phases
     def wake(self, task, wm: CueStore) -> dict:
         """Learn the new classes from working memory. With the backbone frozen it stays in eval mode
         (BN statistics untouched) and only the classifier's parameters reach the optimizer."""
         model = self.model
-        loader = self.engine.loader(self.recalled(wm, self.ctx.train_transform), shuffle=True, drop_last=True)
+        loader = self.engine.loader(self.recalled(wm, self.ctx.train_transform, "wake"), shuffle=True, drop_last=True)
         kwargs = dict(epochs=self.params["wake_epochs"], optimizer=self.params["wake_optimizer"] or None,
                       desc=f"task {task.index + 1} wake", phase="wake")
         if not self.params["freeze_backbone_in_wake"]:
-            return self.engine.fit(model, loader, **kwargs)
-        with frozen(model.backbone):
-            return self.engine.fit(model, loader, params=model.head.parameters(), train_mode=model.eval, **kwargs)
+            stats = self.engine.fit(model, loader, **kwargs)
+        else:
+            with frozen(model.backbone):
+                stats = self.engine.fit(model, loader, params=model.head.parameters(), train_mode=model.eval, **kwargs)
+        self.engine.compute.add("wake", flops={"recall": self.recall_flops_per_cue(wm) * stats["samples"]})
+        return stats
 
     def transfer_to_long_term(self, task, wm: CueStore) -> int:
         """Sleep's first step: order each new class's cues by the selection strategy, move them to
         long-term memory, then evict down to what the budget holds. Returns cues per class kept."""
         strategy = self.params["selection"]
-        images, labels = wm.recall(self.decoders, self.params["recall_batch_size"], self.engine.device)
-        feats = self.selection_features(images) if strategy != "random" else np.zeros((len(wm), 1))
+        images, labels = self.recall(wm, "memory")  # building long-term memory: counted as encoding
+        feats = np.zeros((len(wm), 1))
+        if strategy != "random":
+            with self.engine.compute.count("memory", "selection", self.model.backbone):
+                feats = self.selection_features(images)
         for cls in task.classes:
             idx = np.flatnonzero(labels == cls)
             order = select(strategy, feats[idx], len(idx), seed=self.ctx.seed * 1000 + cls)
             self.ltm.extend(wm, idx[order])
         return self.fit_long_term_memory()
 
+    def sleep_batch_size(self, has_old: bool) -> int:
+        """``er``'s effective batch: its current batch (``train.batch_size``), plus a buffer batch of
+        the same size beside it once old tasks exist. Sleep steps are then ``er``'s steps too."""
+        return int(self.engine.cfg["batch_size"]) * (2 if has_old else 1)
+
     def sleep_draws(self, current: int, has_old: bool) -> int:
         """Samples per sleep epoch. Default: what ``er`` draws per epoch, i.e. its whole current
         batches (``floor(N / B) * B``), and a buffer batch beside each of them once old tasks exist."""
         if self.params["sleep_epoch_size"] is not None:
             return int(self.params["sleep_epoch_size"])
-        batch = int(self.engine.cfg["batch_size"])
-        return max(1, current // batch) * batch * (2 if has_old else 1)
+        return max(1, current // int(self.engine.cfg["batch_size"])) * self.sleep_batch_size(has_old)
 
-    def balanced_loader(self, datasets: list, draws: int) -> DataLoader:
-        """``draws`` samples per epoch, with replacement, so that every task contributes equally in
-        expectation; through the engine, so each sample gets its augmentation seed."""
+    def balanced_loader(self, datasets: list, draws: int, batch_size: int | None = None) -> DataLoader:
+        """``draws`` samples per epoch in batches of ``batch_size``, with replacement, so that every
+        task contributes equally in expectation; through the engine, so each sample gets its
+        augmentation seed."""
         data = torch.utils.data.ConcatDataset(datasets)
         weights = torch.cat([torch.full((len(d),), 1.0 / len(d), dtype=torch.double) for d in datasets])
-        return self.engine.loader(data, shuffle=True, drop_last=True, weights=weights, num_samples=draws)
+        return self.engine.loader(data, shuffle=True, drop_last=True, weights=weights, num_samples=draws,
+                                  batch_size=batch_size)
 
     def sleep(self, task, wm: CueStore) -> dict:
         """Consolidate: fine-tune the whole model on recalled samples of every task (old tasks from
@@ -387,12 +422,15 @@ class BrainCL(Learner):
             if t != task.index:
                 old = self.new_store()
                 old.extend(self.ltm, np.flatnonzero(self.ltm.tasks == t))
-                datasets.append(self.recalled(old, tf))
-        datasets.append(self.recalled(wm, tf))
-        loader = self.balanced_loader(datasets, self.sleep_draws(len(wm), has_old=len(datasets) > 1))
-        return self.engine.fit(self.model, loader, epochs=self.params["sleep_epochs"],
-                               optimizer=self.params["sleep_optimizer"] or None, desc=f"task {task.index + 1} sleep",
-                               phase="sleep")
+                datasets.append(self.recalled(old, tf, "sleep"))
+        datasets.append(self.recalled(wm, tf, "sleep"))
+        has_old = len(datasets) > 1
+        loader = self.balanced_loader(datasets, self.sleep_draws(len(wm), has_old), self.sleep_batch_size(has_old))
+        stats = self.engine.fit(self.model, loader, epochs=self.params["sleep_epochs"],
+                                optimizer=self.params["sleep_optimizer"] or None, desc=f"task {task.index + 1} sleep",
+                                phase="sleep")
+        self.engine.compute.add("sleep", flops={"recall": self.recall_flops_per_cue(wm) * stats["samples"]})
+        return stats
 
     # ------------------------------------------------------------------ lifecycle
     def train_task(self, task):
