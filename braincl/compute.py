@@ -2,7 +2,7 @@
 
 Every loop that goes through ``Engine.fit`` is counted by the engine; loops outside it (BrainCL's
 codec, gen_replay's VAE) count themselves with the same tools, and single passes outside any loop
-(decoding cues, selection forwards, DER's stored logits, iCaRL's class means) are counted where
+(decoding cues, selection forwards, DER's stored logits, iCaRL's class means, EWC's Fisher) are counted where
 they run with ``ComputeLog.count``. The runner keeps each task's phases in its resumable state and
 writes them as the record's ``compute`` section (schema v4).
 
@@ -34,6 +34,7 @@ PURPOSES = {
     "selection": "feature forwards that choose exemplars or cues (herding, closest to the mean)",
     "logits": "forwards that compute the logits stored with exemplars (DER, DER++)",
     "class_means": "exemplar-feature forwards of iCaRL's nearest-mean classifier",
+    "fisher": "the forwards and per-sample gradients that estimate EWC's Fisher",
     "encode": "a codec's analysis forward when the memory is encoded",
     "sample": "a generator's forwards that draw replay samples",
     "labels": "the previous model's forwards that label generated samples",
@@ -44,7 +45,7 @@ NOTE = ("flops: torch.utils.flop_counter.FlopCounterMode (matmuls and convolutio
         + "; ".join(f"{k}: {v}" for k, v in PURPOSES.items()) + ". backbone_forward / backbone_backward: "
         "samples passed through the trained model's backbone, and of those the ones whose pass computed "
         "backbone gradients. samples: current plus replay samples drawn from the phase's loaders. encoding: "
-        "the phases that build a memory (codec, generator, memory: selection, stored logits, class means); "
+        "the phases that build a memory (codec, generator, memory: selection, stored logits, class means, Fisher); "
         "training: every other phase.")
 
 
