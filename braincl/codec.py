@@ -3,9 +3,12 @@
 The architecture is CompressAI's bmshj2018-factorized model (Balle et al., ICLR 2018;
 ``compressai.models.FactorizedPrior``): four stride-2 5x5 convolutions with GDN, a mirrored
 decoder and a learned factorized ``EntropyBottleneck``, with N and M configurable and any number of
-image channels. Training minimises ``lambda * 255^2 * MSE + bpp`` (CompressAI's rate-distortion
-loss, the paper's lambda = 1e-2) while a separate optimizer fits the bottleneck's quantiles with
-``aux_loss()``.
+image channels. Training minimises a rate-distortion loss while a separate optimizer fits the
+bottleneck's quantiles with ``aux_loss()``. Two conventions weigh it (``LAMBDA_CONVENTIONS``):
+``compressai`` (the default) is CompressAI's ``lambda * 255^2 * MSE + bpp``, where lambda weighs the
+distortion, so a higher lambda gives larger, sharper cues; ``rate`` is the paper's "entropy weight",
+``MSE + lambda * bpp`` (x in [0, 1]), where a higher lambda gives smaller cues. The paper's value,
+lambda = 1e-2, therefore means different codecs under the two (docs/departures.md).
 
 Life of a codec (PROTOCOLS.md, "CompressAI"): train -> ``update(force=True)`` (a stale CDF table
 would silently mis-code) -> ``freeze``: snapshot ``g_s`` at its storage precision and the entropy
@@ -108,22 +111,32 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------------------- training
-def rate_distortion_loss(out: dict, x: torch.Tensor, lmbda: float) -> dict:
-    """``lambda * 255^2 * MSE + bpp`` (CompressAI's RateDistortionLoss; x in [0, 1]). bpp counts
-    the padded pixels' bits against the padded image, as the coder does."""
+LAMBDA_CONVENTIONS = {
+    "compressai": "lambda * 255^2 * MSE + bpp (CompressAI's RateDistortionLoss): higher lambda, larger cues",
+    "rate": "MSE + lambda * bpp (the paper's entropy weight): higher lambda, smaller cues",
+}
+
+
+def rate_distortion_loss(out: dict, x: torch.Tensor, lmbda: float, convention: str = "compressai") -> dict:
+    """The rate-distortion loss under ``convention`` (``LAMBDA_CONVENTIONS``; x in [0, 1], MSE on
+    that scale). bpp counts the padded pixels' bits against the padded image, as the coder does."""
+    if convention not in LAMBDA_CONVENTIONS:
+        raise ValueError(f"lambda_convention must be one of {', '.join(LAMBDA_CONVENTIONS)}, not {convention!r}")
     num_pixels = x.shape[0] * x.shape[-2] * x.shape[-1]
     bpp = sum(torch.log(lk).sum() for lk in out["likelihoods"].values()) / (-math.log(2) * num_pixels)
     mse = F.mse_loss(out["x_hat"], x)
-    return {"loss": lmbda * 255**2 * mse + bpp, "mse": mse, "bpp": bpp}
+    loss = lmbda * 255**2 * mse + bpp if convention == "compressai" else mse + lmbda * bpp
+    return {"loss": loss, "mse": mse, "bpp": bpp}
 
 
 def train_codec(codec: nn.Module, images: torch.Tensor, *, lmbda: float, epochs: int = 1, steps: int | None = None,
                 batch_size: int = 16, lr: float = 1e-4, aux_lr: float = 1e-3, device: torch.device | str = "cpu",
                 progress: bool = True, desc: str = "codec", seed: int = 0, compute=None,
-                count_flops: bool = True) -> dict:
+                count_flops: bool = True, lambda_convention: str = "compressai") -> dict:
     """Fit the codec on uint8 images (N, C, H, W) and return the last epoch's mean loss, MSE and bpp.
 
-    ``steps`` (if given) replaces ``epochs``. The aux optimizer only sees the quantiles, as in
+    ``steps`` (if given) replaces ``epochs``; ``lambda_convention`` says how ``lmbda`` weighs the
+    loss (``rate_distortion_loss``). The aux optimizer only sees the quantiles, as in
     CompressAI's example training script; the main optimizer sees everything else. ``compute``
     (a ``braincl.compute.ComputeLog``) gets the loop's steps, samples, FLOPs and wall time under
     the encoding phase ``codec``."""
@@ -133,6 +146,8 @@ def train_codec(codec: nn.Module, images: torch.Tensor, *, lmbda: float, epochs:
 
     if len(images) == 0:
         raise ValueError("train_codec: no images to train on")
+    if lambda_convention not in LAMBDA_CONVENTIONS:
+        raise ValueError(f"lambda_convention must be one of {', '.join(LAMBDA_CONVENTIONS)}, not {lambda_convention!r}")
     device = torch.device(device)
     codec.to(device).train()
     aux_params = [p for n, p in codec.named_parameters() if n.endswith(".quantiles") and p.requires_grad]
@@ -157,7 +172,7 @@ def train_codec(codec: nn.Module, images: torch.Tensor, *, lmbda: float, epochs:
         drawn += len(x)
         with flops.step(tuple(x.shape)):
             out = codec(x)
-            loss = rate_distortion_loss(out, x, lmbda)
+            loss = rate_distortion_loss(out, x, lmbda, lambda_convention)
             opt.zero_grad(set_to_none=True)
             loss["loss"].backward()
             opt.step()

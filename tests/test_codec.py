@@ -108,3 +108,48 @@ def test_training_lowers_distortion():
     completion = freeze(codec, (28, 28))
     after = psnr(images, completion.recall(*encode(codec, images)))
     assert after > before + 3
+
+
+def test_rate_distortion_loss_under_both_conventions():
+    from braincl.codec import rate_distortion_loss
+
+    x = torch.full((2, 1, 4, 4), 0.5)
+    out = {"x_hat": x + 0.1, "likelihoods": {"y": torch.full((2, 3, 2, 2), 0.5)}}
+    bpp = 2 * 3 * 2 * 2 / (2 * 4 * 4)  # one bit per latent symbol, over the pixels
+    mse = 0.01
+    compressai = rate_distortion_loss(out, x, 0.02)
+    assert compressai["bpp"].item() == pytest.approx(bpp) and compressai["mse"].item() == pytest.approx(mse)
+    assert compressai["loss"].item() == pytest.approx(0.02 * 255**2 * mse + bpp)
+    assert rate_distortion_loss(out, x, 0.02, "rate")["loss"].item() == pytest.approx(mse + 0.02 * bpp)
+    with pytest.raises(ValueError, match="lambda_convention"):
+        rate_distortion_loss(out, x, 0.02, "paper")
+
+
+def mean_cue_bytes(lmbda: float, convention: str) -> float:
+    images = digit_like(32, size=(16, 16), seed=5)
+    torch.manual_seed(0)
+    codec = build_codec(1, 8, 4, depth=2)
+    train_codec(codec, images, lmbda=lmbda, steps=40, batch_size=16, lr=1e-2, aux_lr=1e-1, progress=False,
+                lambda_convention=convention)
+    freeze(codec, (16, 16), "fp32", 48)
+    strings, _ = encode(codec, images)
+    return sum(map(len, strings)) / len(strings)
+
+
+def test_a_higher_lambda_gives_smaller_cues_under_rate_and_larger_under_compressai():
+    assert mean_cue_bytes(10.0, "rate") < mean_cue_bytes(1e-4, "rate")
+    assert mean_cue_bytes(1.0, "compressai") > mean_cue_bytes(1e-4, "compressai")
+    with pytest.raises(ValueError, match="lambda_convention"):
+        train_codec(build_codec(1, 4, 4), digit_like(2), lmbda=0.01, steps=1, progress=False, lambda_convention="bpp")
+
+
+def test_braincl_takes_lambda_convention_from_its_params():
+    from braincl import config
+
+    from conftest import tiny_overrides
+
+    assert config.load(None, tiny_overrides("braincl"))["method"]["params"]["lambda_convention"] == "compressai"
+    cfg = config.load(None, tiny_overrides("braincl", **{"method.params.lambda_convention": "rate"}))
+    assert cfg["method"]["params"]["lambda_convention"] == "rate"
+    with pytest.raises(config.ConfigError, match="lambda_convention"):
+        config.load(None, tiny_overrides("braincl", **{"method.params.lambda_convention": "paper"}))

@@ -19,7 +19,8 @@ Ablations (method params, recorded in the config and in ``info()``): ``sleep``,
 ``freeze_backbone_in_wake``, ``completion`` (``per_task`` or ``shared``: one ``g_s`` retrained on
 every task; each task keeps its own entropy tables, so its old strings still decode to the exact
 same latents, but those latents then pass through the drifted shared decoder), ``selection``,
-``lambda``, ``N``/``M``, ``decoder_precision`` and ``memory_format``.
+``lambda`` (with ``lambda_convention``: ``compressai`` or the paper's ``rate``), ``N``/``M``,
+``decoder_precision`` and ``memory_format``.
 
 Controls (``memory_format``): ``cues`` is BrainCL. ``raw`` keeps raw uint8 exemplars (+ int16
 label) and ``jpeg`` keeps them as abbreviated JPEG streams with tables shared per quality
@@ -52,8 +53,8 @@ from ..memory.exemplars import LABEL_DTYPE
 from ..memory.selection import select
 from ..registry import METHODS
 
-ABLATIONS = ("sleep", "freeze_backbone_in_wake", "completion", "selection", "lambda", "N", "M", "depth",
-             "decoder_precision", "memory_format")
+ABLATIONS = ("sleep", "freeze_backbone_in_wake", "completion", "selection", "lambda", "lambda_convention", "N", "M",
+             "depth", "decoder_precision", "memory_format")
 LABEL_BYTES = torch.tensor([], dtype=LABEL_DTYPE).element_size()
 
 
@@ -291,7 +292,7 @@ class BrainCL(Learner):
                             batch_size=p["codec_batch_size"], lr=p["codec_lr"], aux_lr=p["codec_aux_lr"],
                             device=device, progress=self.engine.progress, desc=f"task {task.index + 1} codec",
                             seed=self.ctx.seed * 1000 + task.index, compute=self.engine.compute,
-                            count_flops=self.engine.count_flops)
+                            count_flops=self.engine.count_flops, lambda_convention=p["lambda_convention"])
         completion = freeze(codec, self.ctx.image_shape[1:], p["decoder_precision"], p["max_cdf_length"])
         with self.engine.compute.count("codec", "encode"):
             strings, shape = encode(codec, images, p["recall_batch_size"], device)
