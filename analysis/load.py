@@ -3,7 +3,7 @@
 A run's identity (data set, protocol, method, variant, budget, seed) comes from the record's own
 ``run`` and ``config`` blocks, never from its path. ``variant`` names an ablation or control run
 (``config.variant``; "" for a plain run). Each file is validated against the run-record schema (v1,
-v2 and v3 are accepted: each only added optional fields; v3 added ``compute``). A bad file is reported by name and skipped, so one
+v2, v3 and v4 are accepted: each only added optional fields; v3 added ``compute``, v4 its FLOPs by purpose). A bad file is reported by name and skipped, so one
 broken run never hides the others; ``strict=True`` raises after listing all of them.
 
 Frames (``KEYS`` = dataset, protocol, method, variant, budget_bytes, seed; accuracies are fractions):

@@ -113,13 +113,38 @@ def main_table(res: Results, weighting: str = "sample", paper: pd.DataFrame | No
         cells = pd.concat([cells, comp_cells], axis=1)
         bold = pd.concat([bold, comp_cells.map(lambda _: False)], axis=1)
         numbers = pd.concat([numbers, comp_numbers], ignore_index=True)
+    teacher = teacher_cells(runs, cells.index)
+    if teacher is not None:
+        cells = pd.concat([cells, teacher], axis=1)
+        bold = pd.concat([bold, teacher.map(lambda _: False)], axis=1)
+        caption += " " + TEACHER_WORDS
     table = Table("main", caption + " " + COMPUTE_WORDS, cells, _as_bool(bold), numbers)
     return table
 
 
+TEACHER_WORDS = ("teacher KB: the frozen copy of the previous model a distillation method keeps (mean over seeds), "
+                 "reported beside the budget and not charged against it unless memory.charge_teacher is true.")
+
+
+def teacher_cells(runs: pd.DataFrame, index: pd.MultiIndex):
+    """The teacher's bytes (KB) of each (budget, method) row, one column per data set, "–" for a
+    method that keeps none; None when no run keeps a teacher."""
+    if not (runs["teacher_bytes"].fillna(0) > 0).any():
+        return None
+    st = runs.groupby(["dataset", "budget_bytes", "method"], dropna=False)["teacher_bytes"].mean().reset_index()
+    parts = [pd.Series({(budget_label(b), m): (f"{v / 1e3:,.0f}" if v > 0 else "–")
+                        for b, m, v in sub[["budget_bytes", "method", "teacher_bytes"]].itertuples(index=False)},
+                       name=f"{dataset} teacher KB") for dataset, sub in st.groupby("dataset")]
+    cells = pd.concat(parts, axis=1).reindex(index)
+    cells.index = index
+    return cells.fillna("–")
+
+
 COMPUTE_WORDS = ("Compute per task, mean over seeds (no std: it barely varies): training GFLOP (every phase "
-                 "but memory encoding; FlopCounterMode on one step x steps), backbone sample-updates (samples "
-                 "back-propagated through the backbone) and encoding GFLOP (BrainCL's codec, a generator); "
+                 "but memory building; FlopCounterMode on every pass, a step once per batch composition; records "
+                 "before schema v4 count a phase's first step times its steps), backbone sample-updates (samples "
+                 "back-propagated through the backbone) and encoding GFLOP (building the memory: BrainCL's codec, a "
+                 "generator, selection forwards, stored logits, class means, a Fisher); "
                  "n/a: the record predates the compute section (schema v3).")
 COMPUTE_COLUMNS = (("training_flops", "train GFLOP/task", 1e-9, "{:.2f}"),
                    ("training_backbone_backward", "backbone updates/task", 1.0, "{:,.0f}"),

@@ -95,7 +95,8 @@ class OnlineEWC(Learner):
         return {n: f / seen for n, f in fisher.items()}
 
     def end_task(self, task):
-        new = self.diagonal_fisher(task)
+        with self.engine.compute.count("memory", "fisher"):
+            new = self.diagonal_fisher(task)
         gamma = self.params["gamma"]
         for name, f in new.items():
             old = self.fisher.get(name)

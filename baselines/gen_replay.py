@@ -121,11 +121,14 @@ class GenerativeReplay(Learner):
         n = self.params["replay_samples"] or len(task.train)
         device = self.engine.device
         self.generator.to(device).eval()
-        images = torch.cat([self.generator.sample(min(512, n - s), device) for s in range(0, n, 512)])
+        compute = self.engine.compute
+        with compute.count("generator", "sample"):
+            images = torch.cat([self.generator.sample(min(512, n - s), device) for s in range(0, n, 512)])
         old = [c for c in self.seen_classes if c not in task.classes]
         loader = self.engine.eval_loader(ImageDataset(lambda i: images[i], np.zeros(n), self.ctx.eval_transform))
         self.eval_mode()
-        scores, _, _ = self.engine.predict(self.predict, loader)
+        with compute.count("generator", "labels", backbone=self.model.backbone):
+            scores, _, _ = self.engine.predict(self.predict, loader)
         labels = torch.as_tensor(old)[scores[:, old].argmax(dim=1)].numpy()
         return ImageDataset(lambda i: images[i], labels, self.ctx.train_transform)
 
@@ -133,7 +136,7 @@ class GenerativeReplay(Learner):
         """Retrain the one shared generator on this task's images plus the replayed ones."""
         from tqdm.auto import tqdm
 
-        from braincl.compute import StepFlops
+        from braincl.compute import FlopMeter
 
         images = task.train.images()
         if replay is not None:
@@ -144,10 +147,10 @@ class GenerativeReplay(Learner):
         rng = torch.Generator().manual_seed(self.ctx.seed * 1000 + task.index)
         steps = p["vae_epochs"] * math.ceil(len(images) / p["vae_batch_size"])
         last = float("nan")
-        flops, t0 = StepFlops(self.engine.count_flops), time.perf_counter()
+        flops, t0 = FlopMeter(self.engine.count_flops), time.perf_counter()
         for _ in tqdm(range(steps), desc=f"task {task.index + 1} generator", disable=not self.engine.progress, leave=False):
             idx = torch.randint(len(images), (p["vae_batch_size"],), generator=rng)
-            with flops.first():
+            with flops.step(len(idx)):
                 loss = gen.loss(images[idx].to(device), p["kl_weight"])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -155,7 +158,7 @@ class GenerativeReplay(Learner):
             last = float(loss.detach())
         gen.eval()
         self.engine.compute.add("generator", steps=steps, samples=steps * p["vae_batch_size"],
-                                flops=flops.flops * steps, wall_s=round(time.perf_counter() - t0, 3))
+                                flops=flops.totals, wall_s=round(time.perf_counter() - t0, 3))
         return last
 
     def train_task(self, task):

@@ -63,7 +63,8 @@ class ICaRL(TeacherMixin, ReplayLearner):
 
     def compute_class_means(self) -> torch.Tensor:
         """Each class's exemplar-feature mean (rows by label; NaN if none), as ``class_means`` says."""
-        feats = torch.as_tensor(self.selection_features(self.buffer.images), dtype=torch.float32)
+        with self.engine.compute.count("memory", "class_means", self.model.backbone):
+            feats = torch.as_tensor(self.selection_features(self.buffer.images), dtype=torch.float32)
         labels = self.buffer.labels.long()
         means = torch.full((self.model.num_classes, feats.shape[1]), float("nan"))
         for cls in labels.unique().tolist():

@@ -1,12 +1,15 @@
 """Rate-distortion of BrainCL's cue codec on MNIST 5k against JPEG (Pillow) and raw uint8.
 
-For each lambda, a codec (CompressAI bmshj2018-factorized parts; by default the MNIST setting of
-braincl: N=16, M=8, two stride-2 stages) is trained on
-the mnist5k training split and measured on the held-out test split: bytes per sample (the coded
-bytes, and with BrainCL's 8-byte per-cue metadata), PSNR of the recalled uint8 images, and
-encode/decode throughput. The per-task decoder is reported beside it, not amortised into the rate.
+For each lambda convention and lambda, a codec (CompressAI bmshj2018-factorized parts; by default
+the MNIST setting of braincl: N=16, M=8, two stride-2 stages) is trained on the mnist5k training
+split and measured on the held-out test split: bytes per sample (the coded bytes, and with BrainCL's
+charged per-cue metadata), PSNR of the recalled uint8 images, and encode/decode throughput. The
+per-task decoder and entropy tables are reported beside it, not amortised into the rate. Every codec
+row records its ``lambda_convention`` (``braincl.codec.LAMBDA_CONVENTIONS``): under ``compressai`` a
+higher lambda gives larger cues, under ``rate`` (the paper's entropy weight) smaller ones.
 
     python benchmarks/rate_distortion.py --out results/benchmarks
+    python benchmarks/rate_distortion.py --conventions compressai rate --out results/benchmarks
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ def jpeg_rows(images: torch.Tensor, qualities) -> list[dict]:
     return rows
 
 
-def codec_row(train: torch.Tensor, test: torch.Tensor, lmbda: float, args) -> dict:
+def codec_row(train: torch.Tensor, test: torch.Tensor, lmbda: float, args, convention: str = "compressai") -> dict:
     from braincl.codec import build_codec, encode, freeze, psnr, train_codec
     from braincl.memory.cues import CUE_HEADER
 
@@ -59,7 +62,7 @@ def codec_row(train: torch.Tensor, test: torch.Tensor, lmbda: float, args) -> di
     codec = build_codec(1, args.N, args.M, depth=args.depth)
     t0 = time.perf_counter()
     stats = train_codec(codec, train, lmbda=lmbda, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                        aux_lr=10 * args.lr, progress=False, seed=args.seed)
+                        aux_lr=10 * args.lr, progress=False, seed=args.seed, lambda_convention=convention)
     t1 = time.perf_counter()
     completion = freeze(codec, tuple(test.shape[-2:]), args.precision)
     t2 = time.perf_counter()
@@ -68,7 +71,8 @@ def codec_row(train: torch.Tensor, test: torch.Tensor, lmbda: float, args) -> di
     recalled = completion.recall(strings, shape, batch_size=512)
     t4 = time.perf_counter()
     size = float(np.mean([len(s) for s in strings]))
-    return {"method": "braincl_codec", "setting": f"lambda={lmbda:g}", "lambda": lmbda,
+    setting = f"lambda={lmbda:g}" + ("" if convention == "compressai" else f" ({convention})")
+    return {"method": "braincl_codec", "setting": setting, "lambda": lmbda, "lambda_convention": convention,
             "bytes_per_sample": size, "bytes_per_sample_with_metadata": size + CUE_HEADER.size,
             "psnr_db": psnr(test, recalled), "encode_img_s": len(test) / (t3 - t2), "decode_img_s": len(test) / (t4 - t3),
             "decoder_bytes": completion.decoder_nbytes(), "entropy_table_bytes": completion.tables_nbytes(),
@@ -89,6 +93,8 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("results/benchmarks"))
     ap.add_argument("--lambdas", type=float, nargs="+", default=[1e-3, 1e-2, 1e-1])
+    ap.add_argument("--conventions", nargs="+", default=["compressai"], choices=["compressai", "rate"],
+                    help="lambda conventions (braincl.codec.LAMBDA_CONVENTIONS); each lambda is run under each")
     ap.add_argument("--qualities", type=int, nargs="+", default=[5, 10, 25, 50, 75, 95])
     ap.add_argument("--N", type=int, default=16)  # defaults: braincl's mnist5k codec (defaults/methods/braincl.yaml)
     ap.add_argument("--M", type=int, default=8)
@@ -105,7 +111,9 @@ def main(argv=None) -> None:
         plot(pd.read_csv(args.out / "rate_distortion.csv"), args.out)
         return
     torch.set_num_threads(args.threads)
+    from braincl.codec import LAMBDA_CONVENTIONS
     from braincl.data.mnist import build_mnist5k
+    from braincl.memory.cues import CUE_HEADER
 
     splits = build_mnist5k(None, {"train_per_class": 400, "test_per_class": 100, "split_seed": 0})
     train = splits.train.read_many(np.arange(len(splits.train)))
@@ -114,7 +122,7 @@ def main(argv=None) -> None:
              "bytes_per_sample_with_metadata": float(test[0].numel()) + 2, "psnr_db": float("inf"),
              "encode_img_s": None, "decode_img_s": None, "decoder_bytes": 0}]
     rows += jpeg_rows(test, args.qualities)
-    rows += [codec_row(train, test, lm, args) for lm in args.lambdas]
+    rows += [codec_row(train, test, lm, args, convention) for convention in args.conventions for lm in args.lambdas]
     df = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out / "rate_distortion.csv", index=False)
@@ -122,7 +130,9 @@ def main(argv=None) -> None:
             "processor": platform.processor(), "cpu_count": torch.get_num_threads(), "torch": torch.__version__,
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
             "data": "mnist5k: codec trained on the 4000-image train split, measured on the 1000-image test split",
-            "metadata_bytes": "codec: 8 B per cue (label, length, crc32); jpeg and raw: 2 B label",
+            "metadata_bytes": (f"codec: {CUE_HEADER.size} B per cue (label int16, length uint16; the CRC32 is not "
+                               "charged); jpeg and raw: 2 B label"),
+            "lambda_conventions": {c: LAMBDA_CONVENTIONS[c] for c in args.conventions},
             "rows": json.loads(df.to_json(orient="records"))}
     (args.out / "rate_distortion.json").write_text(json.dumps(meta, indent=2))
     plot(df, args.out)

@@ -3,9 +3,12 @@
 The architecture is CompressAI's bmshj2018-factorized model (Balle et al., ICLR 2018;
 ``compressai.models.FactorizedPrior``): four stride-2 5x5 convolutions with GDN, a mirrored
 decoder and a learned factorized ``EntropyBottleneck``, with N and M configurable and any number of
-image channels. Training minimises ``lambda * 255^2 * MSE + bpp`` (CompressAI's rate-distortion
-loss, the paper's lambda = 1e-2) while a separate optimizer fits the bottleneck's quantiles with
-``aux_loss()``.
+image channels. Training minimises a rate-distortion loss while a separate optimizer fits the
+bottleneck's quantiles with ``aux_loss()``. Two conventions weigh it (``LAMBDA_CONVENTIONS``):
+``compressai`` (the default) is CompressAI's ``lambda * 255^2 * MSE + bpp``, where lambda weighs the
+distortion, so a higher lambda gives larger, sharper cues; ``rate`` is the paper's "entropy weight",
+``MSE + lambda * bpp`` (x in [0, 1]), where a higher lambda gives smaller cues. The paper's value,
+lambda = 1e-2, therefore means different codecs under the two (docs/departures.md).
 
 Life of a codec (PROTOCOLS.md, "CompressAI"): train -> ``update(force=True)`` (a stale CDF table
 would silently mis-code) -> ``freeze``: snapshot ``g_s`` at its storage precision and the entropy
@@ -17,11 +20,12 @@ config validation must stay fast."""
 
 from __future__ import annotations
 
-import copy
 import math
+import struct
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -107,31 +111,43 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------------------- training
-def rate_distortion_loss(out: dict, x: torch.Tensor, lmbda: float) -> dict:
-    """``lambda * 255^2 * MSE + bpp`` (CompressAI's RateDistortionLoss; x in [0, 1]). bpp counts
-    the padded pixels' bits against the padded image, as the coder does."""
+LAMBDA_CONVENTIONS = {
+    "compressai": "lambda * 255^2 * MSE + bpp (CompressAI's RateDistortionLoss): higher lambda, larger cues",
+    "rate": "MSE + lambda * bpp (the paper's entropy weight): higher lambda, smaller cues",
+}
+
+
+def rate_distortion_loss(out: dict, x: torch.Tensor, lmbda: float, convention: str = "compressai") -> dict:
+    """The rate-distortion loss under ``convention`` (``LAMBDA_CONVENTIONS``; x in [0, 1], MSE on
+    that scale). bpp counts the padded pixels' bits against the padded image, as the coder does."""
+    if convention not in LAMBDA_CONVENTIONS:
+        raise ValueError(f"lambda_convention must be one of {', '.join(LAMBDA_CONVENTIONS)}, not {convention!r}")
     num_pixels = x.shape[0] * x.shape[-2] * x.shape[-1]
     bpp = sum(torch.log(lk).sum() for lk in out["likelihoods"].values()) / (-math.log(2) * num_pixels)
     mse = F.mse_loss(out["x_hat"], x)
-    return {"loss": lmbda * 255**2 * mse + bpp, "mse": mse, "bpp": bpp}
+    loss = lmbda * 255**2 * mse + bpp if convention == "compressai" else mse + lmbda * bpp
+    return {"loss": loss, "mse": mse, "bpp": bpp}
 
 
 def train_codec(codec: nn.Module, images: torch.Tensor, *, lmbda: float, epochs: int = 1, steps: int | None = None,
                 batch_size: int = 16, lr: float = 1e-4, aux_lr: float = 1e-3, device: torch.device | str = "cpu",
                 progress: bool = True, desc: str = "codec", seed: int = 0, compute=None,
-                count_flops: bool = True) -> dict:
+                count_flops: bool = True, lambda_convention: str = "compressai") -> dict:
     """Fit the codec on uint8 images (N, C, H, W) and return the last epoch's mean loss, MSE and bpp.
 
-    ``steps`` (if given) replaces ``epochs``. The aux optimizer only sees the quantiles, as in
+    ``steps`` (if given) replaces ``epochs``; ``lambda_convention`` says how ``lmbda`` weighs the
+    loss (``rate_distortion_loss``). The aux optimizer only sees the quantiles, as in
     CompressAI's example training script; the main optimizer sees everything else. ``compute``
     (a ``braincl.compute.ComputeLog``) gets the loop's steps, samples, FLOPs and wall time under
     the encoding phase ``codec``."""
     from tqdm.auto import tqdm
 
-    from .compute import StepFlops
+    from .compute import FlopMeter
 
     if len(images) == 0:
         raise ValueError("train_codec: no images to train on")
+    if lambda_convention not in LAMBDA_CONVENTIONS:
+        raise ValueError(f"lambda_convention must be one of {', '.join(LAMBDA_CONVENTIONS)}, not {lambda_convention!r}")
     device = torch.device(device)
     codec.to(device).train()
     aux_params = [p for n, p in codec.named_parameters() if n.endswith(".quantiles") and p.requires_grad]
@@ -145,7 +161,7 @@ def train_codec(codec: nn.Module, images: torch.Tensor, *, lmbda: float, epochs:
     order = torch.empty(0, dtype=torch.long)
     sums = {"loss": 0.0, "mse": 0.0, "bpp": 0.0}
     counted = 0
-    flops, drawn = StepFlops(count_flops and compute is not None), 0
+    flops, drawn = FlopMeter(count_flops and compute is not None), 0
     bar = tqdm(total=total, desc=desc, disable=not progress or total == 0, leave=False, dynamic_ncols=True)
     t0 = time.perf_counter()
     for step in range(total):
@@ -154,9 +170,9 @@ def train_codec(codec: nn.Module, images: torch.Tensor, *, lmbda: float, epochs:
         idx, order = order[:batch_size], order[batch_size:]
         x = data[idx].to(device)
         drawn += len(x)
-        with flops.first():
+        with flops.step(tuple(x.shape)):
             out = codec(x)
-            loss = rate_distortion_loss(out, x, lmbda)
+            loss = rate_distortion_loss(out, x, lmbda, lambda_convention)
             opt.zero_grad(set_to_none=True)
             loss["loss"].backward()
             opt.step()
@@ -171,7 +187,7 @@ def train_codec(codec: nn.Module, images: torch.Tensor, *, lmbda: float, epochs:
         bar.update(1)
     bar.close()
     if compute is not None:
-        compute.add("codec", steps=total, samples=drawn, flops=flops.flops * total, wall_s=round(time.perf_counter() - t0, 3))
+        compute.add("codec", steps=total, samples=drawn, flops=flops.totals, wall_s=round(time.perf_counter() - t0, 3))
     codec.eval()
     return {"steps": total, **{k: v / max(counted, 1) for k, v in sums.items()}}
 
@@ -181,13 +197,95 @@ class CueDecodeError(RuntimeError):
     """A cue could not be decoded (checksum mismatch or a coder failure)."""
 
 
-def strip_density_model(entropy_bottleneck: nn.Module) -> nn.Module:
-    """Keep only what ``EntropyBottleneck.decompress`` reads: the quantized CDFs, offsets, CDF
-    lengths, the quantiles (their middle column is the median added back on dequantisation) and
-    two tiny buffers that come with the module (``target``, the likelihood bound: 16 bytes). The density network that produced the CDFs is not needed to decode
-    and is therefore neither kept nor charged."""
-    eb = copy.deepcopy(entropy_bottleneck)
+CDF_PRECISION = 16  # CompressAI's entropy_coder_precision: a quantized CDF runs from 0 to 2**16
+TABLES_HEADER = struct.Struct("<HBB")  # channels, offset width code, length width code
+_SIGNED = (np.dtype("<i1"), np.dtype("<i2"), np.dtype("<i4"))
+_UNSIGNED = (np.dtype("<u1"), np.dtype("<u2"), np.dtype("<u4"))
+
+
+def _narrowest(values: np.ndarray, dtypes) -> int:
+    """Index of the first of ``dtypes`` that holds every one of ``values``."""
+    for code, dtype in enumerate(dtypes):
+        info = np.iinfo(dtype)
+        if values.size == 0 or (values.min() >= info.min and values.max() <= info.max):
+            return code
+    raise ValueError(f"entropy tables: values up to {values.max()} do not fit {dtypes[-1]}")
+
+
+def pack_tables(entropy_bottleneck: nn.Module) -> bytes:
+    """An ``update()``d ``EntropyBottleneck``'s tables in their smallest decodable form, the form
+    that is charged. What ``EntropyBottleneck.decompress`` reads is the quantized CDF of each
+    channel (``_cdf_length`` entries of int32 ``_quantized_cdf``, zero-padded to the longest), the
+    channel's ``_offset`` and the median (``quantiles[:, 0, 1]``, added back after decoding). Layout:
+
+    - header (4 B): channels uint16, then the width codes of the offsets and of the lengths;
+    - medians: fp32 per channel (decoded latents are ``symbol + median``, so they are kept exact);
+    - offsets: per channel, at the narrowest of int8/int16/int32 that holds them all;
+    - lengths: symbols per channel (``_cdf_length - 2``), at the narrowest of uint8/uint16/uint32;
+    - CDFs: per channel, its ``symbols`` inner values as uint16. A CDF quantized at 16 bits starts
+      at 0 and ends at 2**16 (its tail entry included), and ``pmf_to_quantized_cdf`` gives every
+      symbol a frequency of at least 1, so the values between lie in 1..65535; the two ends are
+      implied, the padding is not stored.
+
+    The density network that produced the CDFs and the other quantiles are not needed to decode
+    and are not stored. ``unpack_tables`` rebuilds the module exactly (tested)."""
+    eb = entropy_bottleneck
+    if int(getattr(eb, "entropy_coder_precision", CDF_PRECISION)) != CDF_PRECISION:
+        raise ValueError(f"pack_tables: entropy_coder_precision must be {CDF_PRECISION}, "
+                         f"not {eb.entropy_coder_precision}")
+    if eb._quantized_cdf.numel() == 0:
+        raise ValueError("pack_tables: the entropy bottleneck has no CDF tables; call update(force=True) first")
+    cdf = eb._quantized_cdf.detach().cpu().numpy().astype(np.int64)
+    lengths = eb._cdf_length.detach().cpu().numpy().astype(np.int64).reshape(-1)
+    offsets = eb._offset.detach().cpu().numpy().astype(np.int64).reshape(-1)
+    medians = eb.quantiles[:, 0, 1].detach().cpu().float().numpy()
+    inner = []
+    for c, n in enumerate(lengths):
+        row = cdf[c, :n]
+        if row[0] != 0 or row[-1] != 2**CDF_PRECISION or (n > 2 and (row[1:-1].min() < 1 or row[1:-1].max() >= 2**16)):
+            raise ValueError(f"pack_tables: channel {c}'s CDF is not a {CDF_PRECISION}-bit quantized CDF "
+                             f"(from 0 to 2**{CDF_PRECISION} with inner values in 1..65535)")
+        inner.append(row[1:-1])
+    symbols = lengths - 2
+    off_code, len_code = _narrowest(offsets, _SIGNED), _narrowest(symbols, _UNSIGNED)
+    return b"".join([TABLES_HEADER.pack(len(lengths), off_code, len_code), medians.astype("<f4").tobytes(),
+                     offsets.astype(_SIGNED[off_code]).tobytes(), symbols.astype(_UNSIGNED[len_code]).tobytes(),
+                     np.concatenate(inner).astype("<u2").tobytes()])
+
+
+def unpack_tables(data: bytes) -> nn.Module:
+    """A frozen ``EntropyBottleneck`` that decodes with the tables of ``pack_tables(data)``: the same
+    ``_quantized_cdf`` (zero-padded), ``_offset``, ``_cdf_length`` and medians as the module that
+    was packed, without its density network."""
+    from compressai.entropy_models import EntropyBottleneck
+
+    M, off_code, len_code = TABLES_HEADER.unpack_from(data)
+    at = TABLES_HEADER.size
+    def take(dtype, count):
+        nonlocal at
+        out = np.frombuffer(data, dtype=dtype, count=count, offset=at)
+        at += out.nbytes
+        return out.astype(np.int64) if dtype.kind in "iu" else out
+    medians = take(np.dtype("<f4"), M)
+    offsets = take(_SIGNED[off_code], M)
+    symbols = take(_UNSIGNED[len_code], M)
+    inner = take(np.dtype("<u2"), int(symbols.sum()))
+    if at != len(data):
+        raise ValueError(f"unpack_tables: {len(data) - at} bytes left over; not a pack_tables() stream")
+    cdf = torch.zeros((M, int(symbols.max()) + 2), dtype=torch.int32)
+    start = 0
+    for c, n in enumerate(symbols.tolist()):
+        cdf[c, 1:n + 1] = torch.from_numpy(inner[start:start + n].astype(np.int32))
+        cdf[c, n + 1] = 2**CDF_PRECISION
+        start += n
+    eb = EntropyBottleneck(M)
     eb.matrices, eb.biases, eb.factors = nn.ParameterList(), nn.ParameterList(), nn.ParameterList()
+    with torch.no_grad():
+        eb.quantiles.zero_()
+        eb.quantiles[:, 0, 1] = torch.from_numpy(medians.copy())
+    eb._quantized_cdf = cdf
+    eb._offset = torch.from_numpy(offsets.astype(np.int32))
+    eb._cdf_length = torch.from_numpy((symbols + 2).astype(np.int32))
     eb.requires_grad_(False)
     return eb.eval()
 
@@ -214,7 +312,7 @@ class CompletionNet:
     encoded it."""
 
     g_s: nn.Module
-    entropy: nn.Module              # a stripped EntropyBottleneck (tables, offsets, lengths, quantiles)
+    entropy: nn.Module              # an EntropyBottleneck rebuilt from its packed tables (``unpack_tables``)
     image_size: tuple[int, int]     # storage resolution (H, W); decoded images are cropped to it
     precision: str = "fp32"
 
@@ -226,10 +324,9 @@ class CompletionNet:
         return module_nbytes(self.g_s, PRECISIONS[self.precision])
 
     def tables_nbytes(self) -> int:
-        """Exact bytes of the entropy tables as stored (int32 CDFs/offsets/lengths, fp32 quantiles)."""
-        from .memory.budget import module_nbytes
-
-        return module_nbytes(self.entropy)
+        """Exact bytes of the entropy tables in their stored form (``pack_tables``): uint16 CDF
+        values, narrow offsets and lengths, fp32 medians."""
+        return len(pack_tables(self.entropy))
 
     def to(self, device) -> "CompletionNet":
         self.g_s.to(device)
@@ -290,7 +387,7 @@ def tables_nbytes_bound(M: int, max_length: int) -> int:
         eb.quantiles[:, 0, 2] = float(max_length)
     cap_cdf_length_(eb, max_length)
     eb.update(force=True)
-    return CompletionNet(nn.Identity(), strip_density_model(eb), (1, 1)).tables_nbytes()
+    return len(pack_tables(eb))
 
 
 def cue_nbytes_bound(latent_shape: tuple[int, int], M: int) -> int:
@@ -302,15 +399,16 @@ def cue_nbytes_bound(latent_shape: tuple[int, int], M: int) -> int:
 def freeze(codec: nn.Module, image_size: tuple[int, int], precision: str = "fp32",
            max_cdf_length: int | None = None) -> CompletionNet:
     """Snapshot a trained codec for storage: cap its CDF length (``cap_cdf_length_``), refresh its
-    CDF tables (``force=True``), round ``g_s`` to the storage precision and freeze it, and keep a
-    stripped copy of the entropy model. Encoding afterwards still uses the codec's own bottleneck,
-    whose tables equal the snapshot's."""
+    CDF tables (``force=True``), round ``g_s`` to the storage precision and freeze it, and keep the
+    entropy model as it is stored: rebuilt from its packed tables (``pack_tables``), so every
+    recall decodes with exactly the bytes that are charged. Encoding afterwards still uses the
+    codec's own bottleneck, whose tables equal the snapshot's."""
     codec.eval()
     cap_cdf_length_(codec.entropy_bottleneck, max_cdf_length)
     codec.update(force=True)
     round_to_precision_(codec.g_s, precision)
     codec.g_s.requires_grad_(False)
-    return CompletionNet(g_s=codec.g_s, entropy=strip_density_model(codec.entropy_bottleneck),
+    return CompletionNet(g_s=codec.g_s, entropy=unpack_tables(pack_tables(codec.entropy_bottleneck)),
                          image_size=tuple(image_size), precision=precision)
 
 

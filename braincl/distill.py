@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .compute import purpose
 from .learner import frozen_copy
 from .memory.budget import BudgetExceeded, module_nbytes
 
@@ -107,7 +108,8 @@ class TeacherMixin:
 
     @torch.no_grad()
     def teacher_logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.teacher(x)
+        with purpose("teacher"):  # its FLOPs are counted apart from the student's
+            return self.teacher(x)
 
     @property
     def num_old_classes(self) -> int:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler, WeightedRandomSampler
 
-from .compute import BackboneCounter, ComputeLog, StepFlops
+from .compute import BackboneCounter, ComputeLog, FlopMeter, composition
 from .loggers import RunLog
 from .seeding import make_generator, worker_init_fn
 
@@ -133,8 +133,16 @@ class Engine:
             torch.backends.cudnn.benchmark = bool(train_cfg.get("cudnn_benchmark"))
         self.steps_done = 0
         self.compute = ComputeLog()  # the runner sets compute.task; fit() logs every phase into it
-        self.count_flops = True      # off: no FlopCounterMode step (results are identical either way)
         self.log = RunLog()          # the runner's loggers (braincl.loggers); none until it opens them
+
+    @property
+    def count_flops(self) -> bool:
+        """Off: no FlopCounterMode anywhere (results are identical either way)."""
+        return self.compute.count_flops
+
+    @count_flops.setter
+    def count_flops(self, on: bool) -> None:
+        self.compute.count_flops = bool(on)
 
     # ------------------------------------------------------------------ data
     def loader(self, dataset, *, shuffle: bool, batch_size: int | None = None, drop_last: bool = False,
@@ -208,11 +216,11 @@ class Engine:
 
         The run's compute is logged under ``phase`` (``braincl.compute``): steps, samples drawn,
         samples through ``backbone`` (default: ``model.backbone``; a method that trains something
-        else on top of a network passes that network's backbone), the first step's FLOPs times
-        the steps, and wall time."""
+        else on top of a network passes that network's backbone), FLOPs by purpose (each step's
+        measured once per batch composition, ``braincl.compute.FlopMeter``), and wall time."""
         t_start = time.perf_counter()
         counter = BackboneCounter(backbone if backbone is not None else getattr(model, "backbone", None))
-        flops = StepFlops(self.count_flops)
+        flops = FlopMeter(self.count_flops)
         try:
             stats = self._fit(model, loader, step=step, params=params, epochs=epochs, optimizer=optimizer,
                               replay=replay, train_mode=train_mode, desc=desc, after_step=after_step, flops=flops,
@@ -220,7 +228,7 @@ class Engine:
         finally:
             counter.close()
         self.compute.add(phase, steps=stats["steps"], samples=stats["samples"], backbone_forward=counter.forward,
-                         backbone_backward=counter.backward, flops=flops.flops * stats["steps"],
+                         backbone_backward=counter.backward, flops=flops.totals,
                          wall_s=round(time.perf_counter() - t_start, 3))
         return stats
 
@@ -246,7 +254,7 @@ class Engine:
             for batch in loader:
                 batch = self.to_device(batch)
                 replay_batch = self.to_device(next(replay_iter)) if replay_iter is not None else None
-                with flops.first():
+                with flops.step(composition(batch, replay_batch)):
                     with self.autocast():
                         loss = step(batch, replay_batch)
                     opt.zero_grad(set_to_none=True)

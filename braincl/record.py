@@ -11,7 +11,7 @@ import tempfile
 from importlib import metadata, resources
 from pathlib import Path
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class RecordError(ValueError):

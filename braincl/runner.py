@@ -31,7 +31,8 @@ MEMORY_POLICY = ("Charged: every byte a method keeps between tasks (exemplars wi
                  "logits, cues with metadata, decoders and generators at their stored precision, entropy "
                  "tables, regulariser state). Not charged: the network being trained, and - unless "
                  "memory.charge_teacher is true - the frozen teacher copy of the previous model, which is "
-                 "reported under 'teacher'.")
+                 "reported under 'teacher'; and checksums that no decoding needs (BrainCL's per-cue CRC32), "
+                 "reported under 'integrity'.")
 
 
 def config_fingerprint(cfg: dict) -> str:

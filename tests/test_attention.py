@@ -57,7 +57,7 @@ def test_tiny_run_records_attention_maps(run_tiny, tmp_path):
 
     record = run_tiny("finetune", out=tmp_path / "runs" / "finetune",
                       **{"eval.attention.enabled": True, "eval.attention.num_images": 3})
-    assert record["schema_version"] == SCHEMA_VERSION == 3
+    assert record["schema_version"] == SCHEMA_VERSION == 4
     validate_record(record)
     after = record["analysis"]["attention"]["after_task"]
     assert [e["task"] for e in after] == [0, 1]

@@ -19,8 +19,23 @@ def test_nbytes_is_the_serialized_length():
     assert s.nbytes() == len(s.serialize())
     payload = sum(len(x) for x in s.strings)
     assert s.nbytes() == 2 * TASK_HEADER.size + len(s) * CUE_HEADER.size + payload
-    assert CUE_HEADER.size == 8 and TASK_HEADER.size == 10
+    assert CUE_HEADER.size == 4 and TASK_HEADER.size == 10  # label, length; no checksum in the charge
     assert CueStore().nbytes() == 0
+    assert s.integrity_nbytes() == 4 * len(s) == len(s.serialize(integrity=True)) - s.nbytes()
+
+
+@pytest.mark.parametrize("integrity", [False, True])
+def test_the_serialized_form_reads_back_to_the_same_cues(integrity):
+    s = store_with()
+    back = CueStore.deserialize(s.serialize(integrity), integrity)
+    assert back.strings == s.strings and back.shapes == s.shapes
+    assert back.labels.tolist() == s.labels.tolist() and back.tasks.tolist() == s.tasks.tolist()
+    assert back.crcs.tolist() == s.crcs.tolist()
+    if integrity:
+        data = bytearray(s.serialize(True))
+        data[-1] ^= 0xFF  # the last cue's last byte
+        with pytest.raises(CueCorrupted):
+            CueStore.deserialize(bytes(data), True)
 
 
 def test_reduce_per_class_keeps_the_first_cues_of_each_class():

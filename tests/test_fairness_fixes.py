@@ -51,7 +51,7 @@ def test_braincl_runs_at_its_stated_minimum(tiny_cfg, run_tiny, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["raw", "jpeg"])
 def test_memory_format_controls_charge_their_items(fmt, tiny_cfg):
-    from baselines.jpeg_replay import METADATA_BYTES, decode_jpeg
+    from braincl.memory.jpeg import METADATA_BYTES, decode_jpeg
 
     learner, scenario = build_learner(tiny_cfg("braincl", budget="20KB", **{"method.params.memory_format": fmt}))
     for t in range(scenario.num_tasks):
@@ -67,7 +67,7 @@ def test_memory_format_controls_charge_their_items(fmt, tiny_cfg):
     if fmt == "raw":
         assert ltm.nbytes() == len(ltm) * (28 * 28 + 2)
     else:
-        from baselines.jpeg_replay import jpeg_tables, tables_nbytes
+        from braincl.memory.jpeg import jpeg_tables, tables_nbytes
 
         assert ltm.nbytes() == sum(len(x) + METADATA_BYTES for _, x in ltm.items)
         q, stream = ltm.items[0]

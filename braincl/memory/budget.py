@@ -6,7 +6,9 @@ Kinds (see README, "Memory policy"):
 - ``decoders``: completion networks or generators, at their stored precision;
 - ``entropy_tables``: frozen CDF tables, offsets and lengths of entropy models;
 - ``teacher``: the frozen copy of the previous model kept by distillation methods;
-- ``other``: anything else a method keeps (EWC's Fisher and anchor weights, bias layers).
+- ``other``: anything else a method keeps (EWC's Fisher and anchor weights, bias layers);
+- ``integrity``: checksums kept only to detect corruption (BrainCL's per-cue CRC32), not needed to
+  decode anything: reported, never charged.
 The network being trained is never charged: every method has one.
 """
 
@@ -16,7 +18,8 @@ from dataclasses import dataclass, field
 
 from ..units import format_bytes
 
-KINDS = ("exemplars", "cues", "decoders", "entropy_tables", "teacher", "other")
+KINDS = ("exemplars", "cues", "decoders", "entropy_tables", "teacher", "other", "integrity")
+NEVER_CHARGED = ("integrity",)
 
 
 class BudgetExceeded(RuntimeError):
@@ -61,7 +64,7 @@ class MemoryBreakdown:
 
     @property
     def charged(self) -> int:
-        return sum(v for k, v in self.parts.items() if k not in self.uncharged)
+        return sum(v for k, v in self.parts.items() if k not in self.uncharged and k not in NEVER_CHARGED)
 
     @property
     def total(self) -> int:
@@ -69,7 +72,7 @@ class MemoryBreakdown:
 
     def as_dict(self, budget: int | None = None) -> dict:
         return {"bytes": dict(self.parts), "charged_bytes": self.charged, "total_bytes": self.total,
-                "uncharged_kinds": list(self.uncharged), "budget_bytes": budget}
+                "uncharged_kinds": list(dict.fromkeys(self.uncharged + NEVER_CHARGED)), "budget_bytes": budget}
 
 
 class Budget:
@@ -78,7 +81,7 @@ class Budget:
 
     def __init__(self, total: int | None, charge_teacher: bool = False):
         self.total = total
-        self.uncharged: tuple[str, ...] = () if charge_teacher else ("teacher",)
+        self.uncharged: tuple[str, ...] = NEVER_CHARGED + (() if charge_teacher else ("teacher",))
 
     def breakdown(self) -> MemoryBreakdown:
         return MemoryBreakdown(uncharged=self.uncharged)

@@ -2,13 +2,16 @@
 
 A ``CueStore`` holds cues grouped by task; BrainCL keeps two: working memory (the current task's
 cues, dropped after sleep) and long-term memory (cues selected from every past task). ``nbytes()``
-is the length of ``serialize()``, a concrete on-disk layout, so the charge is what storing the
-memory really costs:
+is the length of ``serialize()``, a concrete on-disk layout that holds what decoding needs, so the
+charge is what storing the memory really costs:
 
 - per task group (10 B): task id uint16, latent height uint16, latent width uint16, cue count uint32
   (every cue of a task has the same latent shape, so the shape is stored once per task);
-- per cue (8 B + its bytes): label int16, byte length uint16, CRC32 of the bytes uint32, then the
-  arithmetic-coded bytes themselves.
+- per cue (4 B + its bytes): label int16, byte length uint16, then the arithmetic-coded bytes.
+
+Each cue's CRC32 (4 B) is an optional integrity cost, not needed to decode: ``integrity_nbytes()``
+reports it apart (memory kind ``integrity``, never charged against the budget), and
+``serialize(integrity=True)`` writes it after each cue's header.
 
 Within a class, cues keep the priority order they were added in (selection order), so cutting a
 class to its first ``m`` cues evicts the least representative ones, as ``ExemplarBuffer`` does.
@@ -27,7 +30,8 @@ import zlib
 import numpy as np
 
 TASK_HEADER = struct.Struct("<HHHI")   # task id, latent H, latent W, number of cues
-CUE_HEADER = struct.Struct("<hHI")     # label, byte length, crc32
+CUE_HEADER = struct.Struct("<hH")      # label, byte length
+CUE_CRC = struct.Struct("<I")          # the optional integrity field: CRC32 of the cue's bytes
 MAX_CUE_BYTES = 2**16 - 1
 
 
@@ -50,20 +54,50 @@ class CueStore:
 
     # ------------------------------------------------------------------ bytes
     def nbytes(self) -> int:
-        """Exact bytes of ``serialize()``: see the module docstring for what each header holds."""
+        """Exact bytes of ``serialize()`` (the charged form): see the module docstring for what each
+        header holds."""
         groups = len(set(self.tasks.tolist()))
         return groups * TASK_HEADER.size + len(self) * CUE_HEADER.size + sum(len(s) for s in self.strings)
 
-    def serialize(self) -> bytes:
+    def integrity_nbytes(self) -> int:
+        """The CRC32s: what ``serialize(integrity=True)`` adds; reported apart, not charged."""
+        return len(self) * CUE_CRC.size
+
+    def serialize(self, integrity: bool = False) -> bytes:
         out = bytearray()
         for task in self.task_ids():
             idx = np.flatnonzero(self.tasks == task)
             h, w = self.shapes[task]
             out += TASK_HEADER.pack(task, h, w, len(idx))
             for i in idx:
-                out += CUE_HEADER.pack(int(self.labels[i]), len(self.strings[i]), int(self.crcs[i]))
+                out += CUE_HEADER.pack(int(self.labels[i]), len(self.strings[i]))
+                if integrity:
+                    out += CUE_CRC.pack(int(self.crcs[i]))
                 out += self.strings[i]
         return bytes(out)
+
+    @classmethod
+    def deserialize(cls, data: bytes, integrity: bool = False) -> "CueStore":
+        """The store that ``serialize(integrity)`` wrote. Without the integrity field the CRC32s are
+        recomputed from the bytes read; with it, each cue is checked against its stored CRC32."""
+        store, at = cls(), 0
+        while at < len(data):
+            task, h, w, count = TASK_HEADER.unpack_from(data, at)
+            at += TASK_HEADER.size
+            strings, labels, crcs = [], [], []
+            for _ in range(count):
+                label, length = CUE_HEADER.unpack_from(data, at)
+                at += CUE_HEADER.size
+                if integrity:
+                    crcs.append(CUE_CRC.unpack_from(data, at)[0])
+                    at += CUE_CRC.size
+                strings.append(data[at:at + length])
+                labels.append(label)
+                at += length
+            store.add(task, strings, labels, (h, w), crcs=crcs if integrity else None)
+        if integrity:
+            store.verify_all()
+        return store
 
     def mean_cue_bytes(self) -> float:
         return float(np.mean([len(s) for s in self.strings])) if self.strings else 0.0

@@ -11,25 +11,29 @@ Per task (the paper's critical path, Sec. "Method"):
    task, with batches balanced across tasks. Afterwards only long-term memory is kept.
 
 Charged memory: long-term cues with their metadata (``cues``), every task's completion network at
-its stored precision (``decoders``) and entropy tables (``entropy_tables``). Working memory exists
-only during its own task and is dropped before the runner charges the memory.
+its stored precision (``decoders``) and entropy tables in their packed form (``entropy_tables``,
+``braincl.codec.pack_tables``). The cues' CRC32s are reported apart (``integrity``), not charged.
+Working memory exists only during its own task and is dropped before the runner charges the memory.
 
 Ablations (method params, recorded in the config and in ``info()``): ``sleep``,
 ``freeze_backbone_in_wake``, ``completion`` (``per_task`` or ``shared``: one ``g_s`` retrained on
 every task; each task keeps its own entropy tables, so its old strings still decode to the exact
 same latents, but those latents then pass through the drifted shared decoder), ``selection``,
-``lambda``, ``N``/``M``, ``decoder_precision`` and ``memory_format``.
+``lambda`` (with ``lambda_convention``: ``compressai`` or the paper's ``rate``), ``N``/``M``,
+``decoder_precision`` and ``memory_format``.
 
 Controls (``memory_format``): ``cues`` is BrainCL. ``raw`` keeps raw uint8 exemplars (+ int16
 label) and ``jpeg`` keeps them as abbreviated JPEG streams with tables shared per quality
-(``baselines.jpeg_replay``'s encoder and quality rule; stream length + 7 B metadata, plus the
+(``braincl.memory.jpeg``: ``jpeg_replay``'s encoder and quality rule; stream length + 7 B metadata, plus the
 tables of the qualities kept), with no codec; wake, selection, the class-balanced budget fit
 and sleep are unchanged. They separate what the memory holds from how BrainCL rehearses.
 
-Training length (the suite's equal-training rule): wake and sleep run ``train.epochs`` unless
-``wake_epochs`` / ``sleep_epochs`` say otherwise, and a sleep epoch draws what ``er`` draws per epoch
-(its current batches, plus as many buffer samples once old tasks exist), so sleep back-propagates
-through the backbone exactly as many samples as ``er`` does, and the frozen-backbone wake none.
+Training length (the suite's equal-training rule, docs/equal_training.md): wake and sleep run
+``train.epochs`` unless ``wake_epochs`` / ``sleep_epochs`` say otherwise, and a sleep epoch draws
+what ``er`` draws per epoch (its current batches, plus as many buffer samples once old tasks exist)
+in ``er``'s effective batches (``train.batch_size``, twice that once old tasks exist). Sleep
+therefore takes ``er``'s optimizer steps and back-propagates through the backbone exactly as many
+samples as ``er`` does; the frozen-backbone wake adds head-only steps and no backbone update.
 Codec training is the memory's encoding cost; it is counted apart (compute phase ``codec``)."""
 
 from __future__ import annotations
@@ -44,13 +48,13 @@ from torch.utils.data import DataLoader
 from ..data.base import ImageDataset
 from ..learner import Learner
 from ..memory import BudgetExceeded
-from ..memory.cues import CUE_HEADER, TASK_HEADER, CueStore
+from ..memory.cues import CUE_CRC, CUE_HEADER, TASK_HEADER, CueStore
 from ..memory.exemplars import LABEL_DTYPE
 from ..memory.selection import select
 from ..registry import METHODS
 
-ABLATIONS = ("sleep", "freeze_backbone_in_wake", "completion", "selection", "lambda", "N", "M", "depth",
-             "decoder_precision", "memory_format")
+ABLATIONS = ("sleep", "freeze_backbone_in_wake", "completion", "selection", "lambda", "lambda_convention", "N", "M",
+             "depth", "decoder_precision", "memory_format")
 LABEL_BYTES = torch.tensor([], dtype=LABEL_DTYPE).element_size()
 
 
@@ -72,7 +76,7 @@ class ExemplarStore:
     def item_nbytes(self, item) -> int:
         if self.format == "raw":
             return int(item.numel()) + LABEL_BYTES
-        from baselines.jpeg_replay import METADATA_BYTES
+        from ..memory.jpeg import METADATA_BYTES
 
         return len(item[1]) + METADATA_BYTES
 
@@ -80,7 +84,7 @@ class ExemplarStore:
         """The shared JPEG tables of the qualities in the store (``jpeg``; 0 for ``raw``)."""
         if self.format == "raw":
             return 0
-        from baselines.jpeg_replay import tables_nbytes
+        from ..memory.jpeg import tables_nbytes
 
         return tables_nbytes({q for q, _ in self.items}, self.channels)
 
@@ -132,7 +136,7 @@ class ExemplarStore:
         if self.format == "raw":
             images = torch.stack(self.items)
         else:
-            from baselines.jpeg_replay import decode_jpeg, jpeg_tables
+            from ..memory.jpeg import decode_jpeg, jpeg_tables
 
             images = torch.stack([decode_jpeg(x, jpeg_tables(q, self.channels)) for q, x in self.items])
         return images, self.labels.astype(np.int64)
@@ -194,7 +198,7 @@ class BrainCL(Learner):
     def jpeg_tables_reserve(self) -> int:
         if self.params["memory_format"] != "jpeg":
             return 0
-        from baselines.jpeg_replay import tables_nbytes
+        from ..memory.jpeg import tables_nbytes
 
         return tables_nbytes(self.params["jpeg_qualities"], self.ctx.image_shape[0])
 
@@ -210,7 +214,7 @@ class BrainCL(Learner):
             if p["memory_format"] == "raw":
                 per = int(np.prod(ctx.image_shape)) + LABEL_BYTES
             else:
-                from baselines.jpeg_replay import worst_case_nbytes
+                from ..memory.jpeg import worst_case_nbytes
 
                 per = worst_case_nbytes(ctx.image_shape, min(p["jpeg_qualities"]), abbreviated=True)
             need = per * ctx.num_classes + self.jpeg_tables_reserve()
@@ -288,9 +292,10 @@ class BrainCL(Learner):
                             batch_size=p["codec_batch_size"], lr=p["codec_lr"], aux_lr=p["codec_aux_lr"],
                             device=device, progress=self.engine.progress, desc=f"task {task.index + 1} codec",
                             seed=self.ctx.seed * 1000 + task.index, compute=self.engine.compute,
-                            count_flops=self.engine.count_flops)
+                            count_flops=self.engine.count_flops, lambda_convention=p["lambda_convention"])
         completion = freeze(codec, self.ctx.image_shape[1:], p["decoder_precision"], p["max_cdf_length"])
-        strings, shape = encode(codec, images, p["recall_batch_size"], device)
+        with self.engine.compute.count("codec", "encode"):
+            strings, shape = encode(codec, images, p["recall_batch_size"], device)
         del codec  # g_a is not stored and not charged
         self.decoders.append(completion)
         wm = CueStore()
@@ -302,14 +307,14 @@ class BrainCL(Learner):
 
     def store_task(self, task, images: torch.Tensor) -> ExemplarStore:
         """The controls' working memory: every training image, raw or as a JPEG file at its class's
-        quality (``jpeg_replay.choose_quality``: the highest quality at which ``jpeg_target_ratio``
+        quality (``braincl.memory.jpeg.choose_quality``, ``jpeg_replay``'s rule: the highest quality at which ``jpeg_target_ratio``
         times the raw exemplars a class could keep in its final share of the budget fit there)."""
         fmt, labels = self.params["memory_format"], task.train.labels
         wm = ExemplarStore(fmt, self.ctx.image_shape[0])
         if fmt == "raw":
             wm.add(task.index, list(images), labels)
         else:
-            from baselines.jpeg_replay import choose_quality, encode_jpeg
+            from ..memory.jpeg import choose_quality, encode_jpeg
 
             qualities, items = self.params["jpeg_qualities"], [None] * len(images)
             raw = int(np.prod(self.ctx.image_shape)) + LABEL_BYTES
@@ -328,54 +333,86 @@ class BrainCL(Learner):
         self.history.append({"task": task.index, "working_items": len(wm), "mean_item_bytes": wm.mean_cue_bytes()})
         return wm
 
-    def recalled(self, store: CueStore, transform) -> torch.utils.data.Dataset:
+    def recall(self, store, phase: str):
+        """(uint8 images, labels) of every item of ``store``, its decoding counted under ``phase``."""
+        with self.engine.compute.count(phase, "recall"):
+            return store.recall(self.decoders, self.params["recall_batch_size"], self.engine.device)
+
+    def recalled(self, store: CueStore, transform, phase: str) -> torch.utils.data.Dataset:
         """Recalled samples of ``store`` as a Dataset: decoded once into uint8 (``cache_recall``, and
-        always for the raw/jpeg controls) or decoded item by item."""
+        always for the raw/jpeg controls), or decoded item by item, in which case the phase that
+        draws them counts each decode (``recall_flops_per_cue``)."""
         if self.params["cache_recall"] or isinstance(store, ExemplarStore):
-            images, labels = store.recall(self.decoders, self.params["recall_batch_size"], self.engine.device)
+            images, labels = self.recall(store, phase)
             return ImageDataset(lambda i: images[i], labels, transform)
         decoders = self.decoders if self.engine.device.type == "cpu" else [copy.deepcopy(d).to("cpu") for d in self.decoders]
         return RecallDataset(store, decoders, transform)
+
+    def recall_flops_per_cue(self, store) -> int:
+        """FLOPs of decoding one cue of ``store`` (its first), measured: with ``cache_recall: false``
+        every drawn sample is decoded anew, so a phase's recall FLOPs are this times its samples.
+        Every task's completion network has the same layout and latent shape, so one cue speaks
+        for all (each decode is the same passes on the same shapes)."""
+        from ..compute import measure
+
+        if isinstance(store, ExemplarStore) or self.params["cache_recall"] or not len(store) or not self.engine.count_flops:
+            return 0
+        task = int(store.tasks[0])
+        with measure("recall") as split:
+            self.decoders[task].recall(store.verified([0]), store.shapes[task], 1)
+        return sum(split.values())
 
     # ------------------------------------------------------------------ phases
     def wake(self, task, wm: CueStore) -> dict:
         """Learn the new classes from working memory. With the backbone frozen it stays in eval mode
         (BN statistics untouched) and only the classifier's parameters reach the optimizer."""
         model = self.model
-        loader = self.engine.loader(self.recalled(wm, self.ctx.train_transform), shuffle=True, drop_last=True)
+        loader = self.engine.loader(self.recalled(wm, self.ctx.train_transform, "wake"), shuffle=True, drop_last=True)
         kwargs = dict(epochs=self.params["wake_epochs"], optimizer=self.params["wake_optimizer"] or None,
                       desc=f"task {task.index + 1} wake", phase="wake")
         if not self.params["freeze_backbone_in_wake"]:
-            return self.engine.fit(model, loader, **kwargs)
-        with frozen(model.backbone):
-            return self.engine.fit(model, loader, params=model.head.parameters(), train_mode=model.eval, **kwargs)
+            stats = self.engine.fit(model, loader, **kwargs)
+        else:
+            with frozen(model.backbone):
+                stats = self.engine.fit(model, loader, params=model.head.parameters(), train_mode=model.eval, **kwargs)
+        self.engine.compute.add("wake", flops={"recall": self.recall_flops_per_cue(wm) * stats["samples"]})
+        return stats
 
     def transfer_to_long_term(self, task, wm: CueStore) -> int:
         """Sleep's first step: order each new class's cues by the selection strategy, move them to
         long-term memory, then evict down to what the budget holds. Returns cues per class kept."""
         strategy = self.params["selection"]
-        images, labels = wm.recall(self.decoders, self.params["recall_batch_size"], self.engine.device)
-        feats = self.selection_features(images) if strategy != "random" else np.zeros((len(wm), 1))
+        images, labels = self.recall(wm, "memory")  # building long-term memory: counted as encoding
+        feats = np.zeros((len(wm), 1))
+        if strategy != "random":
+            with self.engine.compute.count("memory", "selection", self.model.backbone):
+                feats = self.selection_features(images)
         for cls in task.classes:
             idx = np.flatnonzero(labels == cls)
             order = select(strategy, feats[idx], len(idx), seed=self.ctx.seed * 1000 + cls)
             self.ltm.extend(wm, idx[order])
         return self.fit_long_term_memory()
 
+    def sleep_batch_size(self, has_old: bool) -> int:
+        """``er``'s effective batch: its current batch (``train.batch_size``), plus a buffer batch of
+        the same size beside it once old tasks exist. Sleep steps are then ``er``'s steps too."""
+        return int(self.engine.cfg["batch_size"]) * (2 if has_old else 1)
+
     def sleep_draws(self, current: int, has_old: bool) -> int:
         """Samples per sleep epoch. Default: what ``er`` draws per epoch, i.e. its whole current
         batches (``floor(N / B) * B``), and a buffer batch beside each of them once old tasks exist."""
         if self.params["sleep_epoch_size"] is not None:
             return int(self.params["sleep_epoch_size"])
-        batch = int(self.engine.cfg["batch_size"])
-        return max(1, current // batch) * batch * (2 if has_old else 1)
+        return max(1, current // int(self.engine.cfg["batch_size"])) * self.sleep_batch_size(has_old)
 
-    def balanced_loader(self, datasets: list, draws: int) -> DataLoader:
-        """``draws`` samples per epoch, with replacement, so that every task contributes equally in
-        expectation; through the engine, so each sample gets its augmentation seed."""
+    def balanced_loader(self, datasets: list, draws: int, batch_size: int | None = None) -> DataLoader:
+        """``draws`` samples per epoch in batches of ``batch_size``, with replacement, so that every
+        task contributes equally in expectation; through the engine, so each sample gets its
+        augmentation seed."""
         data = torch.utils.data.ConcatDataset(datasets)
         weights = torch.cat([torch.full((len(d),), 1.0 / len(d), dtype=torch.double) for d in datasets])
-        return self.engine.loader(data, shuffle=True, drop_last=True, weights=weights, num_samples=draws)
+        return self.engine.loader(data, shuffle=True, drop_last=True, weights=weights, num_samples=draws,
+                                  batch_size=batch_size)
 
     def sleep(self, task, wm: CueStore) -> dict:
         """Consolidate: fine-tune the whole model on recalled samples of every task (old tasks from
@@ -386,12 +423,15 @@ class BrainCL(Learner):
             if t != task.index:
                 old = self.new_store()
                 old.extend(self.ltm, np.flatnonzero(self.ltm.tasks == t))
-                datasets.append(self.recalled(old, tf))
-        datasets.append(self.recalled(wm, tf))
-        loader = self.balanced_loader(datasets, self.sleep_draws(len(wm), has_old=len(datasets) > 1))
-        return self.engine.fit(self.model, loader, epochs=self.params["sleep_epochs"],
-                               optimizer=self.params["sleep_optimizer"] or None, desc=f"task {task.index + 1} sleep",
-                               phase="sleep")
+                datasets.append(self.recalled(old, tf, "sleep"))
+        datasets.append(self.recalled(wm, tf, "sleep"))
+        has_old = len(datasets) > 1
+        loader = self.balanced_loader(datasets, self.sleep_draws(len(wm), has_old), self.sleep_batch_size(has_old))
+        stats = self.engine.fit(self.model, loader, epochs=self.params["sleep_epochs"],
+                                optimizer=self.params["sleep_optimizer"] or None, desc=f"task {task.index + 1} sleep",
+                                phase="sleep")
+        self.engine.compute.add("sleep", flops={"recall": self.recall_flops_per_cue(wm) * stats["samples"]})
+        return stats
 
     # ------------------------------------------------------------------ lifecycle
     def train_task(self, task):
@@ -407,12 +447,16 @@ class BrainCL(Learner):
         dec, tab = self.fixed_nbytes()
         if isinstance(self.ltm, ExemplarStore):  # the controls: no codec; JPEG tables of the qualities kept
             tab = self.ltm.tables_nbytes()
-        return super().memory().add("cues", self.ltm.nbytes()).add("decoders", dec).add("entropy_tables", tab)
+        out = super().memory().add("cues", self.ltm.nbytes()).add("decoders", dec).add("entropy_tables", tab)
+        if isinstance(self.ltm, CueStore):  # the CRC32s: an integrity cost, reported and never charged
+            out.add("integrity", self.ltm.integrity_nbytes())
+        return out
 
     def info(self) -> dict:
         return {"ablations": {k: self.params[k] for k in ABLATIONS},
                 "memory_format": self.params["memory_format"],
                 "jpeg_quality": {str(c): q for c, q in self.jpeg_quality.items()},
                 "cue_metadata": (f"per task {TASK_HEADER.size} B (task id, latent H, W, count); per cue "
-                                 f"{CUE_HEADER.size} B (label int16, length uint16, crc32)"),
+                                 f"{CUE_HEADER.size} B (label int16, length uint16); a CRC32 per cue "
+                                 f"({CUE_CRC.size} B) reported apart under 'integrity', not charged"),
                 "per_task": self.history}

@@ -137,13 +137,20 @@ class ReplayLearner(Learner):
         m = self.quota()
         self.buffer.reduce_per_class(m)
         labels = task.train.labels
+        compute, backbone = self.engine.compute, self.model.backbone  # these forwards build the memory
         for cls in task.classes:
             idx = np.flatnonzero(labels == cls)
             images = task.train.source.read_many(task.train.indices[idx])
-            feats = self.selection_features(images) if strategy != "random" else np.zeros((len(idx), 1))
+            feats = np.zeros((len(idx), 1))
+            if strategy != "random":
+                with compute.count("memory", "selection", backbone):
+                    feats = self.selection_features(images)
             order = select(strategy, feats, m, seed=self.ctx.seed * 1000 + cls)
             chosen = images[torch.as_tensor(order)]
-            extras = extras_fn(chosen) if extras_fn else {}
+            extras = {}
+            if extras_fn:
+                with compute.count("memory", "logits", backbone):
+                    extras = extras_fn(chosen)
             self.buffer.add(chosen, np.full(len(order), cls), **extras)
 
     def observe(self, task, batch, **extras) -> None:
