@@ -5,10 +5,16 @@
 #   snakemake --cores 1 figures                   tables and figures from the metrics.json files present; never trains
 #   snakemake all --profile profiles/slurm --configfile config/paper.yaml   the paper grid on a SLURM cluster
 #
+#   snakemake --report report.html                the tables and figures of `all`, with their captions, in one file
+#
 # The config is validated against workflow/schemas/config.schema.yaml, and every run's resolved
-# braincl config is validated before any job starts.
+# braincl config is validated before any job starts. Every rule that runs a command has a log, a
+# conda environment (workflow/envs/) and a container (Containerfile): docs/workflow.md.
 
 configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
@@ -31,5 +37,14 @@ rule full:
     input:
         RUN_FILES,
         lambda wc: target_runs("full"),
+    log:
+        f"{RESULTS}/logs/full.log",
+    params:
+        python=PYTHON,
+        args=ANALYSIS_ARGS,
+    conda:
+        "workflow/envs/braincl.yaml"
+    container:
+        CONTAINER
     shell:
-        "{ANALYSIS_CMD}"
+        "{params.python} -m analysis {params.args} > {log} 2>&1"

@@ -77,6 +77,18 @@ def test_schema_rejects_malformed_grid(tmp_path):
     assert out.returncode != 0 and "zero" in out.stdout + out.stderr
 
 
+@pytest.mark.parametrize("sdm, message", [
+    ("apptainer", "container image braincl-bench.sif not found: build it from Containerfile"),
+    ("conda", "--sdm conda runs the suite's code from the working directory: run Snakemake from"),
+])
+def test_software_deployment_refuses_what_cannot_run(sdm, message, tmp_path):
+    """--sdm apptainer without the image, and --sdm conda outside the repository root (the conda
+    environment holds the libraries, the checkout the code), stop at parse time with one line."""
+    out = snakemake("figures", "-n", "--configfile", str(MICRO), "--sdm", sdm, cwd=tmp_path, check=False)
+    assert out.returncode != 0
+    assert message in out.stdout + out.stderr
+
+
 @pytest.mark.slow
 def test_micro_grid_end_to_end_then_figures_never_retrain(tmp_path):
     snakemake("all", "--cores", "2", "--configfile", str(MICRO), cwd=tmp_path)
@@ -135,3 +147,45 @@ def test_claims_targets_dry_run(target, tmp_path):
     counts = job_counts(out.stdout)
     assert counts.get(target) == 1
     assert counts.get("train", 0) >= len(cfg["targets"][target])
+
+
+def _report_captions(report_html: str) -> dict:
+    """Result path -> caption (plain text) of a `snakemake --report` HTML file, read from the JSON
+    the report embeds for each result."""
+    import html
+
+    captions = {}
+    entry = re.compile(r'"([^"]+)": \{"name": "[^"]*", "filename": "[^"]*", "labels": [^}]*\}?, "size": "[^"]*", '
+                       r'"caption": "((?:[^"\\]|\\.)*)"')
+    for path, caption in entry.findall(report_html):
+        text = html.unescape(re.sub(r"<[^>]+>", "", json.loads(f'"{caption}"')))
+        captions[path] = " ".join(text.split())
+    return captions
+
+
+@pytest.mark.slow
+def test_report_of_the_committed_results(tmp_path):
+    """`snakemake --report` on the committed records, as in a fresh clone (no Snakemake metadata):
+    one self-contained file with every table and figure of `all`, the claims targets and the
+    reference, each figure with its caption from analysis/captions/. It reads the results and
+    writes nothing under them."""
+    from analysis import outputs
+
+    results = REPO / "results"
+    before = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in results.rglob("*") if p.is_file()}
+    report = tmp_path / "report.html"
+    snakemake("all", "claims", "reference", "--report", str(report), "--configfile", str(REPO / "config" / "config.yaml"),
+              "--config", f"runs_dir={results / 'runs'}", f"results_dir={results}",
+              f"benchmarks_dir={results / 'benchmarks'}", cwd=tmp_path, timeout=600)
+    assert {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in results.rglob("*") if p.is_file()} == before
+
+    captions = _report_captions(report.read_text())
+    for figure in outputs.FIGURES:
+        expected = " ".join(outputs.caption_path(figure).read_text().replace("``", "").split())
+        assert captions.get(str(results / "figures" / f"{figure}.png")) == expected, figure
+    tables = [*outputs.TABLES, "reference_seq_mnist"]
+    for table in tables:
+        for ext in ("md", "csv"):
+            assert str(results / "tables" / f"{table}.{ext}") in captions, f"{table}.{ext} missing from the report"
+    assert str(results / "claims.md") in captions
+    assert len(captions) == len(outputs.FIGURES) + 2 * len(tables) + 1

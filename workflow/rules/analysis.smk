@@ -10,25 +10,13 @@
 # - `figures` declares no outputs and no inputs, so Snakemake always runs it when asked and never
 #   schedules a training job for it: it rebuilds everything from the metrics.json files present,
 #   even after the training code or the grid changed.
-from analysis import outputs as _outputs
-
 BENCH = config.get("benchmarks_dir", "results/benchmarks")
-ANALYSIS_CMD = f"{PYTHON} -m analysis --runs {RUNS} --benchmarks {BENCH} --out {RESULTS}"
+# The analysis reads every record under runs_dir (not only a rule's inputs) and writes under
+# results_dir, so, like the training jobs, it needs a file system that all jobs share.
+ANALYSIS_ARGS = f"--runs {RUNS} --benchmarks {BENCH} --out {RESULTS}"
 ANALYSIS_RESOURCES = config["resources"].get("analysis", {})
-
-
-def group_files(group):
-    return [str(p) for p in _outputs.all_paths(RESULTS, [group])]
-
-
 ANALYSIS_FILES = group_files("core")
 TARGET_GROUPS = [g for g in _outputs.GROUPS if g != "core"]
-
-
-def existing_target_runs(wildcards):
-    """Runs of the named targets that exist now: the claims and the report use them, but `all`
-    never trains them."""
-    return sorted({f for runs in TARGET_RUNS.values() for f in runs if Path(f).exists()} - set(RUN_FILES))
 
 
 rule analysis:
@@ -36,14 +24,21 @@ rule analysis:
         RUN_FILES,
         existing_target_runs,
     output:
-        ANALYSIS_FILES,
+        for_report(ANALYSIS_FILES, "core"),
     log:
         f"{RESULTS}/logs/analysis.log",
+    params:
+        python=PYTHON,
+        args=ANALYSIS_ARGS,
     resources:
         mem_mb=ANALYSIS_RESOURCES.get("mem_mb", 2000),
         runtime=ANALYSIS_RESOURCES.get("runtime", 10),
+    conda:
+        "../envs/braincl.yaml"
+    container:
+        CONTAINER
     shell:
-        "{ANALYSIS_CMD} --only core > {log} 2>&1"
+        "{params.python} -m analysis {params.args} --only core > {log} 2>&1"
 
 
 # One target per named group of runs (`targets:` in the config): `snakemake --cores 2 NAME` trains the
@@ -61,13 +56,19 @@ for _group in TARGET_GROUPS:
         input:
             lambda wc, g=_group: target_runs(g),
         output:
-            group_files(_group),
+            for_report(group_files(_group), _group),
         log:
             f"{RESULTS}/logs/{_group}.log",
         params:
+            python=PYTHON,
+            args=ANALYSIS_ARGS,
             group=_group,
+        conda:
+            "../envs/braincl.yaml"
+        container:
+            CONTAINER
         shell:
-            "{ANALYSIS_CMD} --only {params.group} > {log} 2>&1"
+            "{params.python} -m analysis {params.args} --only {params.group} > {log} 2>&1"
 
     rule:
         name:
@@ -85,11 +86,29 @@ rule claims:
         RUN_FILES,
         [f for g in TARGET_GROUPS for f in group_files(g)],
         lambda wc: [f for g in TARGET_GROUPS for f in target_runs(g)],
+    log:
+        f"{RESULTS}/logs/claims.log",
+    params:
+        python=PYTHON,
+        args=ANALYSIS_ARGS,
+    conda:
+        "../envs/braincl.yaml"
+    container:
+        CONTAINER
     shell:
-        "{ANALYSIS_CMD}"
+        "{params.python} -m analysis {params.args} > {log} 2>&1"
 
 
 rule figures:
     localrule: True
+    log:
+        f"{RESULTS}/logs/figures.log",
+    params:
+        python=PYTHON,
+        args=ANALYSIS_ARGS,
+    conda:
+        "../envs/braincl.yaml"
+    container:
+        CONTAINER
     shell:
-        "{ANALYSIS_CMD}"
+        "{params.python} -m analysis {params.args} > {log} 2>&1"

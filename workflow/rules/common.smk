@@ -11,7 +11,6 @@ validate(config, "../schemas/config.schema.yaml")
 REPO = Path(workflow.basedir)
 RUNS = config["runs_dir"]
 RESULTS = config["results_dir"]
-PYTHON = sys.executable
 
 
 def _experiment_path(path):
@@ -77,7 +76,8 @@ def _all_jobs():
     for name, group in groups.items():
         for key, job in group.items():
             if key in jobs and (jobs[key]["sets"], jobs[key]["experiment"]) != (job["sets"], job["experiment"]):
-                raise ValueError(f"config {job['group']}: {'/'.join(key)} is also in {jobs[key]['group']} with other settings")
+                first = jobs[key]["group"]
+                raise ValueError(f"config {job['group']}: {'/'.join(key)} is also in {first} with other settings")
             jobs.setdefault(key, job)
     return jobs, {name: [_run_file(k) for k in group] for name, group in groups.items()}
 
@@ -129,3 +129,61 @@ wildcard_constraints:
     method="[A-Za-z0-9_]+(\\+[A-Za-z0-9_.-]+)?",
     budget="[A-Za-z0-9_.]+",
     seed="[0-9]+",
+
+
+# Software. Each job that runs a command names one environment twice, as a conda environment (the
+# pinned set in workflow/envs/braincl.yaml, for --sdm conda) and as a container (an image of the same
+# set built from ./Containerfile, for --sdm apptainer). See docs/workflow.md.
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
+
+CONTAINER = config.get("container_image", "braincl-bench.sif")
+_DEPLOYED = {DeploymentMethod.CONDA, DeploymentMethod.APPTAINER} & set(workflow.deployment_settings.deployment_method)
+if DeploymentMethod.APPTAINER in _DEPLOYED and "://" not in CONTAINER and not Path(CONTAINER).is_file():
+    raise ValueError(f"container image {CONTAINER} not found: build it from Containerfile (docs/workflow.md) "
+                     "or set container_image to a docker:// or oras:// address")
+# The conda environment holds the libraries, not the suite: its code is the checkout, found by
+# `python -m` in the working directory.
+if DeploymentMethod.CONDA in _DEPLOYED and Path.cwd().resolve() != REPO.resolve():
+    raise ValueError(f"--sdm conda runs the suite's code from the working directory: run Snakemake from {REPO}")
+# A job runs the `python` of its environment when Snakemake deploys one, else the interpreter that
+# runs Snakemake (so a virtualenv need not be activated). A Path, not a str: Snakemake's params
+# trigger records plain values only, and where the interpreter lives is no parameter of a result
+# (deployed environments are tracked by the software-env trigger instead).
+PYTHON = Path("python") if _DEPLOYED else Path(sys.executable)
+
+
+# Analysis outputs: the names come from analysis/outputs.py, shared with `python -m analysis`.
+from analysis import outputs as _outputs
+
+TABLE_CAPTION = REPO / "workflow" / "report" / "table.rst"
+CLAIMS_CAPTION = REPO / "workflow" / "report" / "claims.rst"
+
+
+def group_files(group):
+    """Every file `python -m analysis --only GROUP` writes."""
+    return [str(p) for p in _outputs.all_paths(RESULTS, [group])]
+
+
+def for_report(paths, subcategory):
+    """The same paths as outputs of a job, with the ones `snakemake --report` shows flagged: each
+    figure's PNG with its caption from analysis/captions/ (the PDF is the same figure), each table's
+    md (its caption, then the numbers) and csv, and the claims table."""
+    flagged = []
+    for path in map(Path, paths):
+        if path.parent.name == "figures" and path.suffix == ".png":
+            flagged.append(report(str(path), caption=str(_outputs.caption_path(path.stem)), category="Figures",
+                                  subcategory=subcategory, labels={"figure": path.stem}))
+        elif path.parent.name == "tables" and path.suffix in (".md", ".csv"):
+            flagged.append(report(str(path), caption=str(TABLE_CAPTION), category="Tables", subcategory=subcategory,
+                                  labels={"table": path.stem, "format": path.suffix[1:]}))
+        elif path.name == _outputs.CLAIMS:
+            flagged.append(report(str(path), caption=str(CLAIMS_CAPTION), category="Claims"))
+        else:
+            flagged.append(str(path))
+    return flagged
+
+
+def existing_target_runs(wildcards):
+    """Runs of the named targets that exist now: the claims and the report use them, but `all`
+    never trains them."""
+    return sorted({f for runs in TARGET_RUNS.values() for f in runs if Path(f).exists()} - set(RUN_FILES))

@@ -17,11 +17,16 @@ rule reference_table:
     input:
         lambda wc: target_runs("reference"),
     output:
-        REFERENCE_TABLES,
+        for_report(REFERENCE_TABLES, "reference"),
     log:
         f"{RESULTS}/logs/reference.log",
     params:
+        python=PYTHON,
         runs=f"{RUNS}/seq-mnist/der2020",
-        out=f"{RESULTS}/tables",
+        out=lambda wc, output: str(Path(output[0]).parent),
+    conda:
+        "../envs/braincl.yaml"
+    container:
+        CONTAINER
     shell:
-        "{PYTHON} -m analysis.reference --runs {params.runs} --out {params.out} > {log} 2>&1"
+        "{params.python} -m analysis.reference --runs {params.runs} --out {params.out} > {log} 2>&1"

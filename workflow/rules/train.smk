@@ -17,13 +17,18 @@ rule train:
         experiment=lambda wc: job_for(wc)["experiment"],
         sets=lambda wc: " ".join(f"--set '{s}'" for s in job_for(wc)["sets"]),
         outdir=lambda wc, output: str(Path(output[0]).parent),
+        python=PYTHON,
     threads: TRAIN["threads"]
     resources:
         mem_mb=TRAIN["mem_mb"],
         runtime=train_runtime,
         cpus_per_task=TRAIN["threads"],
         **{k: TRAIN[k] for k in ("gpu", "gpu_model", "gres") if TRAIN.get(k)},
+    conda:
+        "../envs/braincl.yaml"
+    container:
+        CONTAINER
     shell:
         "echo slurm_job=${{SLURM_JOB_ID:-none}} host=$(hostname) > {log}; "
-        "{PYTHON} -m braincl.cli run {params.experiment} {params.sets} --set train.threads={threads} "
+        "{params.python} -m braincl.cli run {params.experiment} {params.sets} --set train.threads={threads} "
         "--out {params.outdir} --quiet >> {log} 2>&1"
