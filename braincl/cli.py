@@ -71,8 +71,11 @@ def _quiet_known_warnings() -> None:
 def main(argv: list[str] | None = None) -> int:
     """The entry point: ``_main``, with Ctrl-C at any moment ending in one line and exit status 130
     (a run under way says how to resume; before that, nothing has been written)."""
+    from .interrupts import held_during_imports
+
     try:
-        return _main(argv)
+        with held_during_imports():
+            return _main(argv)
     except KeyboardInterrupt:
         print("braincl: interrupted (Ctrl-C); nothing was written", file=sys.stderr)
         return 130
