@@ -313,3 +313,55 @@ def test_ctrl_c_at_any_moment_of_the_real_command(tmp_path):
         assert len(lines) == 1 and lines[0].startswith("braincl: interrupted") and "Traceback" not in err, (delay, err)
         left = sorted(p.name for p in out.iterdir()) if out.exists() else []
         assert left in ([], ["checkpoint.pt"]), (delay, left)
+
+
+# ---------------------------------------------------------------------- the workflow config
+def _workflow_error(tmp_path, configfile: Path) -> str:
+    """The line of a refused dry run that holds the workflow's own message (Snakemake frames it
+    with the file and line of the rule that raised it)."""
+    from tests.test_workflow import snakemake
+
+    out = snakemake("all", "-n", "--cores", "1", "--configfile", str(configfile), cwd=tmp_path, check=False)
+    assert out.returncode != 0
+    lines = [line for line in (out.stdout + out.stderr).splitlines()
+             if line.startswith(("config grid", "config targets", str(configfile)))]
+    assert lines, out.stdout + out.stderr
+    return lines[0]
+
+
+def _micro() -> dict:
+    from tests.test_workflow import MICRO
+
+    return yaml.safe_load(MICRO.read_text())
+
+
+def test_workflow_negative_budget_says_what_to_write(tmp_path):
+    cfg = _micro()
+    cfg["grid"][0]["budgets"] = ["-10KB"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    line = _workflow_error(tmp_path, bad)
+    assert "grid entry 1 (mnist5k)" in line and "must not be negative: '-10KB'" in line and "500KB" in line, line
+    assert "does not match" not in line
+
+
+def test_workflow_duplicate_key_is_refused(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(_micro()) + "runs_dir: elsewhere\n")
+    line = _workflow_error(tmp_path, bad)
+    assert str(bad) in line and "'runs_dir' is given twice" in line and "keep one" in line, line
+
+
+def test_personal_grid_colliding_with_a_built_in_target_names_the_fix(tmp_path):
+    """A personal --configfile grid on top of the workflow's config/config.yaml, with a run path
+    that a built-in target also has, at other settings."""
+    built_in = _micro()
+    entry = {**built_in["grid"][0], "methods": ["ewc"]}
+    built_in["targets"] = {"full": [entry]}
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(built_in))
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(yaml.safe_dump({"grid": [{**entry, "set": {**entry["set"], "train.epochs": 2}}]}))
+    line = _workflow_error(tmp_path, mine)
+    assert "mnist5k/cil/ewc/none/0 is also in grid with other settings" in line, line
+    assert "label:" in line and "label: mnist5k-mine" in line and "variant:" in line
