@@ -162,7 +162,7 @@ def _schema() -> dict:
     return _package_yaml("schemas", "config.schema.yaml")
 
 
-def _schema_validator(schema: dict):
+def schema_validator(schema: dict):
     """A JSON-schema validator whose integers are ints: JSON Schema also counts ``1000.0`` as an
     integer, but code would then get a float where it counts (``range(10.0)`` fails mid-run), and a
     YAML ``1e3`` is the float ``1000.0``."""
@@ -181,7 +181,7 @@ def _integer_hint(value: Any) -> str:
     return ""
 
 
-def _format_schema_error(err) -> str:
+def format_schema_error(err) -> str:
     where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
     if err.validator == "type" and "integer" in ([err.validator_value] if isinstance(err.validator_value, str)
                                                  else err.validator_value):
@@ -263,7 +263,7 @@ def _method_problems(method: str, params: Any) -> list[str]:
         if key not in params or key not in defaults:
             continue
         schema = {"$defs": constraints.get("$defs") or {}, **fragment}
-        error = jsonschema.exceptions.best_match(_schema_validator(schema).iter_errors(params[key]))
+        error = jsonschema.exceptions.best_match(schema_validator(schema).iter_errors(params[key]))
         if error is not None:
             inner = "".join(f".{p}" for p in error.absolute_path)
             problems.append(f"method.params.{key}{inner}: {error.message} (for {owner})")
@@ -298,8 +298,8 @@ def _backbone_problems(name: str, builder, params: Any) -> list[str]:
 
 def validate(cfg: dict, check_names: bool = True) -> dict:
     """Validate a resolved config. Raises ConfigError listing every problem found."""
-    validator = _schema_validator(_schema())
-    problems = [_format_schema_error(e) for e in sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path))]
+    validator = schema_validator(_schema())
+    problems = [format_schema_error(e) for e in sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path))]
     if problems:
         raise _problems(problems)
 

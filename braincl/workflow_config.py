@@ -4,9 +4,9 @@ Snakemake reads ``config/config.yaml`` and every ``--configfile`` with PyYAML's 
 ``set:`` value ``1e-3`` would reach a run as the string "1e-3", and a key given twice would silently
 keep its last value. ``reread`` reads the same files again with ``braincl.yamlio`` (YAML 1.2
 numbers, duplicate keys refused) and merges them as Snakemake does (the workflow's own config file,
-then each ``--configfile``, then ``--config KEY=VALUE``). ``budget_problem`` then checks the grid's
-budgets with the CLI's parser, so that a negative or unreadable budget is told what to write
-instead of getting the schema's pattern.
+then each ``--configfile``, then ``--config KEY=VALUE``). ``check`` then checks the grid's budgets
+with the CLI's parser, so that a negative or unreadable budget is told what to write instead of
+getting the schema's pattern, and the schema with the CLI's strict integers and messages.
 """
 
 from __future__ import annotations
@@ -75,6 +75,20 @@ def budget_problem(budget: Any) -> str | None:
         return None
     given = f"{budget!r}" if isinstance(budget, str) else f"{budget!r} (read as a number)"
     return f"budget {given} names the runs' folder: write it as digits with a unit, e.g. {_suggest(nbytes)}"
+
+
+def check(config: dict, schema_path: str | Path) -> None:
+    """``check_budgets``, then the schema with the CLI's strict integers and messages (JSON Schema
+    alone would take a seed ``1e0`` as the integer 1 and name its folder ``seed1.0``). Snakemake's
+    own ``validate`` runs after this and fills in the schema's defaults."""
+    from .config import format_schema_error, schema_validator
+
+    check_budgets(config)
+    schema = yamlio.read_file(schema_path, "workflow config schema")
+    errors = sorted(schema_validator(schema).iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise WorkflowConfigError(f"config {format_schema_error(errors[0])}{more}")
 
 
 def check_budgets(config: dict) -> None:

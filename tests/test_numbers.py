@@ -173,3 +173,25 @@ def test_workflow_set_values_reach_the_runs_as_numbers(tmp_path):
     assert commands["spelled"] == commands["decimal"] and len(commands["decimal"]) == 2
     assert all("--set 'train.optimizer.lr=0.001'" in c and "--set 'dataset.transforms.normalize.mean=[-20000.0]'" in c
                for c in commands["spelled"])
+
+
+def test_workflow_schema_takes_integers_strictly(tmp_path):
+    """A seed ``1e0`` is the float 1.0: JSON Schema alone would take it as an integer and the run
+    folder would be seed1.0."""
+    from pathlib import Path
+
+    from braincl.workflow_config import check
+
+    schema = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+    good = merged([], [MICRO])
+    check(good, schema)
+    for where, value, words in ((("grid", 0, "seeds"), [1e0], "config grid.0.seeds.0: 1.0 is not of type 'integer'; "
+                                 "write the whole number 1"),
+                                (("resources", "train", "mem_mb"), 4e3, "resources.train.mem_mb: 4000.0")):
+        bad = merged([], [MICRO])
+        node = bad
+        for part in where[:-1]:
+            node = node[part]
+        node[where[-1]] = value
+        with pytest.raises(WorkflowConfigError, match=re.escape(words)):
+            check(bad, schema)

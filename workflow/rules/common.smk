@@ -9,9 +9,10 @@ from braincl import workflow_config as _wconfig
 from braincl import yamlio
 
 # The config files again, read as braincl reads YAML (1e-3 is a number, a key given twice is an
-# error), and budgets checked with the CLI's own parser before the schema's folder-name pattern.
+# error), budgets checked with the CLI's own parser before the schema's folder-name pattern, and
+# the schema checked with the CLI's strict integers and messages.
 _wconfig.reread(config, workflow)
-_wconfig.check_budgets(config)
+_wconfig.check(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 validate(config, "../schemas/config.schema.yaml")
 
 REPO = Path(workflow.basedir)
