@@ -11,6 +11,10 @@ backbone's own defaults instead of inheriting the params of the one it replaces.
 the params of the method (names and types from its defaults YAML, domains from
 ``schemas/method_params.yaml``), of the data set (names and types from its defaults YAML) and of
 the backbone (its builder's signature).
+
+Every YAML file and ``--set`` value is read by ``braincl.yamlio``: numbers as YAML 1.2 reads them
+(``1e-3`` is a float), and a key given twice is an error. Integers in the schema are ints: a
+``1e3`` where a count is expected is refused with the whole number to write.
 """
 
 from __future__ import annotations
@@ -48,9 +52,6 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-_yaml_problem = yamlio.problem
-
-
 def parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise ConfigError(f"--set expects key=value (for example train.epochs=3), got {item!r}")
@@ -60,7 +61,7 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     try:
         value = yamlio.loads(raw) if raw != "" else ""
     except yaml.YAMLError as err:
-        raise ConfigError(f"--set {item!r}: the value is not valid YAML ({_yaml_problem(err)})") from None
+        raise ConfigError(f"--set {item!r}: the value is not valid YAML ({yamlio.problem(err)})") from None
     return key.split("."), value
 
 
