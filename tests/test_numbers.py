@@ -14,7 +14,7 @@ from braincl.workflow_config import WorkflowConfigError, budget_problem, merged
 from tests.conftest import tiny_overrides
 from tests.test_workflow import MICRO, snakemake
 
-# the four spellings of the issue, each in a field that takes it, and its decimal spelling
+# the four spellings researchers write, each in a field that takes it, and its decimal spelling
 SPELLED = {"train.optimizer.lr": ("1e-3", 0.001), "train.optimizer.weight_decay": ("1E-3", 0.001),
            "dataset.transforms.normalize.mean": ("[-2e4]", [-20000.0]),
            "dataset.transforms.normalize.std": ("[5e+2]", [500.0])}
@@ -75,7 +75,7 @@ def test_spelled_numbers_resolve_like_decimals(tmp_path):
 
 
 def test_spelled_method_params_pass_their_types(tmp_path):
-    """The issue's own example: BrainCL's codec learning rates as ``3e-3`` / ``1e-2``."""
+    """BrainCL's codec learning rates written as ``3e-3`` / ``1e-2``, as in papers."""
     cfg = config.load(None, ["method.name=braincl", "memory.budget=60KB", "method.params.codec_lr=3e-3",
                              "method.params.codec_aux_lr=1e-2", "method.params.lambda=1e-3"])
     params = cfg["method"]["params"]
