@@ -236,11 +236,11 @@ def at_size(table: dict, size: int, key: str) -> float:
 # ---------------------------------------------------------------------------------- grid
 def load_jobs(grid_path: Path | None) -> tuple[list[dict], str]:
     """Every (dataset, method, budget, seed) with its resolved config."""
-    from braincl import config
+    from braincl import config, workflow_config
 
     if grid_path is not None and grid_path.is_file():
         shown = grid_path.resolve().relative_to(ROOT) if grid_path.resolve().is_relative_to(ROOT) else grid_path
-        spec, source = yaml.safe_load(grid_path.read_text()), str(shown)
+        spec, source = workflow_config.read(grid_path), str(shown)  # read as the workflow reads it
     else:
         spec, source = ASSUMED_GRID, "assumed grid (config/paper.yaml absent)"
     jobs = []

@@ -7,6 +7,7 @@ gives the two ways forward: delete the file to restart from task 1, or restore i
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import io
 import struct
@@ -36,10 +37,24 @@ def encode(obj) -> bytes:
 
 
 def save(path: str | Path, obj) -> None:
-    """Write atomically: a killed run leaves the previous checkpoint or the new one, never half."""
-    from .record import atomic_write_bytes
+    """Write atomically: a killed run leaves the previous checkpoint or the new one, never half
+    (and possibly the temporary file, which ``remove_stale_temporaries`` clears at the next start).
+    The file gets the mode of every other output (``metrics.json``, logs): what a plain ``open``
+    gives under the user's umask, not the 0600 of the temporary file."""
+    from .record import _umask, atomic_write_bytes
 
-    atomic_write_bytes(path, encode(obj))
+    atomic_write_bytes(path, encode(obj), mode=0o666 & ~_umask())
+
+
+def remove_stale_temporaries(path: str | Path) -> list[Path]:
+    """Remove the temporary files that atomic writes of ``path`` left when their process was killed
+    mid-write (``.<name>.<random>.tmp`` beside it, as ``braincl.record.atomic_write_bytes`` names
+    them). Only safe while holding the folder's run lock: a live writer's file would go too."""
+    path = Path(path)
+    stale = sorted(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return stale
 
 
 def read_payload(path: str | Path) -> bytes:

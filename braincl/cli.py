@@ -4,9 +4,21 @@ Only argparse and PyYAML are imported up front, so ``braincl --help`` answers at
 
 from __future__ import annotations
 
-import argparse
 import sys
-import warnings
+
+
+def _interrupted_early(kind, value, tb, _default=sys.excepthook):
+    # Ctrl-C before main() runs (while this module's imports load) ends in one line, not a traceback
+    if issubclass(kind, KeyboardInterrupt):
+        print("braincl: interrupted (Ctrl-C) before the command started; nothing was written", file=sys.stderr)
+    else:
+        _default(kind, value, tb)
+
+
+sys.excepthook = _interrupted_early
+
+import argparse  # noqa: E402  (after the hook: Ctrl-C may come during any import)
+import warnings  # noqa: E402
 
 EPILOG = """examples:
   braincl run config/experiments/mnist5k_er.yaml --out results/scratch/er
@@ -67,6 +79,19 @@ def _quiet_known_warnings() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The entry point: ``_main``, with Ctrl-C at any moment ending in one line and exit status 130
+    (a run under way says how to resume; before that, nothing has been written)."""
+    from .interrupts import held_during_imports
+
+    try:
+        with held_during_imports():
+            return _main(argv)
+    except KeyboardInterrupt:
+        print("braincl: interrupted (Ctrl-C); nothing was written", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     _quiet_known_warnings()
     args = _parser().parse_args(argv)
     if args.command is None:

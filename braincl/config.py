@@ -11,6 +11,10 @@ backbone's own defaults instead of inheriting the params of the one it replaces.
 the params of the method (names and types from its defaults YAML, domains from
 ``schemas/method_params.yaml``), of the data set (names and types from its defaults YAML) and of
 the backbone (its builder's signature).
+
+Every YAML file and ``--set`` value is read by ``braincl.yamlio``: numbers as YAML 1.2 reads them
+(``1e-3`` is a float), and a key given twice is an error. Integers in the schema are ints: a
+``1e3`` where a count is expected is refused with the whole number to write.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from . import yamlio
 from .units import parse_bytes
 
 
@@ -34,7 +39,7 @@ def _package_yaml(*parts: str) -> dict | None:
     node = resources.files("braincl").joinpath(*parts)
     if not node.is_file():
         return None
-    return yaml.safe_load(node.read_text()) or {}
+    return yamlio.loads(node.read_text()) or {}
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -47,14 +52,6 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-def _yaml_problem(err: "yaml.YAMLError") -> str:
-    """One line for a YAML error: where, and what the parser expected."""
-    mark = getattr(err, "problem_mark", None)
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-    what = " ".join(str(x) for x in (getattr(err, "context", None), getattr(err, "problem", None)) if x)
-    return where + (what or str(err).splitlines()[0])
-
-
 def parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise ConfigError(f"--set expects key=value (for example train.epochs=3), got {item!r}")
@@ -62,9 +59,9 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     if not key or any(not part for part in key.split(".")):
         raise ConfigError(f"--set has an empty key in {item!r}")
     try:
-        value = yaml.safe_load(raw) if raw != "" else ""
+        value = yamlio.loads(raw) if raw != "" else ""
     except yaml.YAMLError as err:
-        raise ConfigError(f"--set {item!r}: the value is not valid YAML ({_yaml_problem(err)})") from None
+        raise ConfigError(f"--set {item!r}: the value is not valid YAML ({yamlio.problem(err)})") from None
     return key.split("."), value
 
 
@@ -103,14 +100,10 @@ def _check_override_shapes(cfg: dict, overrides: list[str] | None) -> None:
 
 def load_yaml(path: str | Path) -> dict:
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file not found: {path}")
-    if not path.is_file():
-        raise ConfigError(f"config file {path} is not a regular file")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {_yaml_problem(err)}") from None
+        data = yamlio.read_file(path)
+    except yamlio.YamlFileError as err:
+        raise ConfigError(str(err)) from None
     if data is None:
         raise ConfigError(
             f"{path} is empty: an experiment file must hold a mapping of settings, e.g. method: {{name: er}} "
@@ -170,8 +163,30 @@ def _schema() -> dict:
     return _package_yaml("schemas", "config.schema.yaml")
 
 
-def _format_schema_error(err) -> str:
+def schema_validator(schema: dict):
+    """A JSON-schema validator whose integers are ints: JSON Schema also counts ``1000.0`` as an
+    integer, but code would then get a float where it counts (``range(10.0)`` fails mid-run), and a
+    YAML ``1e3`` is the float ``1000.0``."""
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+    strict = base.TYPE_CHECKER.redefine("integer", lambda _, x: isinstance(x, int) and not isinstance(x, bool))
+    return jsonschema.validators.extend(base, type_checker=strict)(schema)
+
+
+def _integer_hint(value: Any) -> str:
+    """Why a float is not an integer here, and what to write instead."""
+    if isinstance(value, float) and value.is_integer():
+        return (f"; write the whole number {int(value)} (a decimal point or an exponent, as in 1000.0 or 1e3, "
+                "makes a decimal number)")
+    return ""
+
+
+def format_schema_error(err) -> str:
     where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+    if err.validator == "type" and "integer" in ([err.validator_value] if isinstance(err.validator_value, str)
+                                                 else err.validator_value):
+        return f"{where}: {err.message}{_integer_hint(err.instance)}"
     if err.validator == "additionalProperties":
         allowed = sorted((err.schema.get("properties") or {}).keys())
         return f"{where}: {err.message}; valid keys here: {', '.join(allowed)}"
@@ -206,7 +221,8 @@ def _type_problem(where: str, value: Any, default: Any, owner: str) -> str | Non
         if isinstance(default, default_type):
             ok = isinstance(value, accepted) and not (isinstance(value, bool) and bool not in accepted)
             if not ok:
-                return f"{where}: {value!r} is not {wanted} (the default for {owner} is {default!r})"
+                hint = _integer_hint(value) if default_type is int else ""
+                return f"{where}: {value!r} is not {wanted} (the default for {owner} is {default!r}){hint}"
             return None
     return None
 
@@ -248,7 +264,7 @@ def _method_problems(method: str, params: Any) -> list[str]:
         if key not in params or key not in defaults:
             continue
         schema = {"$defs": constraints.get("$defs") or {}, **fragment}
-        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(params[key]))
+        error = jsonschema.exceptions.best_match(schema_validator(schema).iter_errors(params[key]))
         if error is not None:
             inner = "".join(f".{p}" for p in error.absolute_path)
             problems.append(f"method.params.{key}{inner}: {error.message} (for {owner})")
@@ -283,10 +299,8 @@ def _backbone_problems(name: str, builder, params: Any) -> list[str]:
 
 def validate(cfg: dict, check_names: bool = True) -> dict:
     """Validate a resolved config. Raises ConfigError listing every problem found."""
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(_schema())
-    problems = [_format_schema_error(e) for e in sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path))]
+    validator = schema_validator(_schema())
+    problems = [format_schema_error(e) for e in sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path))]
     if problems:
         raise _problems(problems)
 

@@ -169,6 +169,10 @@ def preflight(cfg: dict, splits=None) -> PreparedRun:
 def check_out_dir(out_dir: str | Path) -> list[Path]:
     """Refuse an output folder that is a file or cannot be written, before any work, by creating
     it and a probe file there and removing both again. Returns the folders that do not exist yet."""
+    if not str(out_dir).strip():  # an unset $OUTDIR: Path("") is the current folder
+        raise config_mod.ConfigError(
+            f"output folder (--out) is {'empty' if not str(out_dir) else 'only spaces'}; give a folder path, "
+            "e.g. --out results/scratch/run1")
     out_dir = Path(out_dir)
     missing, node = [], out_dir
     while not node.exists() and node != node.parent:
@@ -204,12 +208,18 @@ def run_experiment(cfg: dict, out_dir: str | Path, *, resume: bool = True, keep_
                    log=print) -> dict:
     """Run ``cfg`` into ``out_dir``. A run refused or failed before it wrote anything leaves no
     folder behind; one that failed later keeps its checkpoint, so that rerunning resumes."""
+    from . import checkpoint, run_lock
     from .loggers import RunLog
 
     created = check_out_dir(out_dir)
     runlog = RunLog(echo=log)  # train.log, CSV and the configured loggers, opened once the run starts
     try:
-        return _run(cfg, Path(out_dir), resume=resume, keep_checkpoint=keep_checkpoint, runlog=runlog)
+        with run_lock.acquire(out_dir) as lock:  # one run per folder; refuses at once if another holds it
+            if lock.previous:
+                log(f"taking over {out_dir} from a run that ended without releasing it ({run_lock.describe(lock.previous)})")
+            for name in (CHECKPOINT, "metrics.json"):  # temporary files of writes killed midway
+                checkpoint.remove_stale_temporaries(Path(out_dir) / name)
+            return _run(cfg, Path(out_dir), resume=resume, keep_checkpoint=keep_checkpoint, runlog=runlog)
     except BaseException as err:
         runlog.stopped(err)
         _remove_empty(created)

@@ -67,6 +67,18 @@ CATALOGUE = [
     ("bad_transform", None, _tiny() + ["--set", "dataset.transforms.train=[{name: NoSuchCrop}]"],
      ["dataset.transforms.train", "NoSuchCrop"]),
     ("scenario_too_many_tasks", None, _tiny(**{"scenario.num_tasks": 9}), ["scenario.num_tasks=9"]),
+    # files that are not YAML text, and keys given twice (the last used to win in silence)
+    ("binary_file", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", _tiny(), ["{cfg}", "binary", "YAML"]),
+    ("latin1_file", "seed: 1\nmethod: {name: er}  # caf\xe9\n".encode("latin-1"), _tiny(),
+     ["{cfg}", "not UTF-8", "0xe9"]),
+    ("duplicate_top_level_key", "method: {name: er}\nseed: 1\nmethod: {name: ewc}\n", _tiny(),
+     ["{cfg}", "line 3", "'method'", "twice", "line 1", "keep one"]),
+    ("duplicate_nested_key", "train:\n  optimizer:\n    lr: 0.1\n    lr: 0.01\n", _tiny(),
+     ["{cfg}", "line 4", "'lr'", "twice", "line 3"]),
+    ("duplicate_key_in_a_list", "scenario:\n  tasks: [[0, 1], [2, 3]]\ndataset:\n  transforms:\n    train:\n"
+                                "      - {name: RandomCrop, size: 28, size: 32}\n", _tiny(), ["{cfg}", "'size'", "twice"]),
+    ("duplicate_key_in_set", None, _tiny() + ["--set", "train.optimizer={lr: 0.1, lr: 0.2}"], ["--set", "'lr'", "twice"]),
+    ("float_for_an_integer", None, _tiny(**{"train.epochs": "1e1"}), ["train.epochs", "10.0", "whole number 10"]),
 ]
 
 
@@ -74,7 +86,10 @@ def _experiment(tmp_path: Path, content) -> Path:
     path = tmp_path / "experiment.yaml"
     if content == "MISSING":
         return tmp_path / "missing.yaml"
-    path.write_text("{}\n" if content is None else content)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text("{}\n" if content is None else content)
     return path
 
 
@@ -213,3 +228,140 @@ def test_every_methods_defaults_pass_their_own_constraints():
 
     for method in METHODS.names():
         config.load(None, [f"method.name={method}", "memory.budget=1MB"])
+
+
+# ---------------------------------------------------------------------- output folder, Ctrl-C
+@pytest.mark.parametrize("out,word", [("", "empty"), ("   ", "only spaces"), ("\t", "only spaces")])
+def test_empty_out_is_refused_not_the_current_folder(tmp_path, capsys, monkeypatch, out, word):
+    """An unset variable (``--out $OUTDIR``) must not write metrics.json into the current folder."""
+    cfg = _experiment(tmp_path, None)
+    monkeypatch.chdir(tmp_path)
+    rc = main(["run", str(cfg), "--out", out, *_tiny()])
+    _check(rc, capsys.readouterr().err, ["output folder (--out)", word, "give a folder path"], cfg)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["experiment.yaml"]
+
+
+@pytest.mark.parametrize("command,where", [("run", "config.load"), ("run", "runner.preflight"),
+                                           ("run", "runner.run_experiment"), ("validate", "config.load"),
+                                           ("validate", "runner.preflight")])
+def test_ctrl_c_anywhere_is_one_line_and_130(tmp_path, capsys, monkeypatch, where, command):
+    """Ctrl-C while the config loads (imports of torch and the registry), during the checks, or
+    during the run: one line, exit status 130, no traceback, no folder."""
+    import importlib
+
+    module, name = where.split(".")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importlib.import_module(f"braincl.{module}"), name, interrupted)
+    out = tmp_path / "out"
+    args = ["--out", str(out)] if command == "run" else []
+    rc = main([command, str(_experiment(tmp_path, None)), *args, *_tiny()])
+    err = capsys.readouterr().err
+    assert rc == 130 and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("braincl: interrupted"), err
+    assert not out.exists()
+
+
+def test_ctrl_c_during_an_import_waits_for_the_import(tmp_path, monkeypatch):
+    """An interrupt that lands inside an import (a compiled extension aborts the process when
+    interrupted there) is raised once the import has finished."""
+    import signal
+    import time
+
+    from braincl.interrupts import held_during_imports
+
+    (tmp_path / "slow_module_for_ctrl_c.py").write_text(
+        "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(0.3)\nLOADED = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        with held_during_imports():
+            import slow_module_for_ctrl_c  # noqa: F401
+
+            time.sleep(5)  # the held interrupt comes here, within a few hundredths of a second
+    assert sys.modules["slow_module_for_ctrl_c"].LOADED
+    assert signal.getsignal(signal.SIGINT) is before
+    sys.modules.pop("slow_module_for_ctrl_c")
+
+
+def test_ctrl_c_at_any_moment_of_the_real_command(tmp_path):
+    """The real process, interrupted from the first hundredth of a second (its imports) to the
+    middle of training: one ``braincl:`` line, status 130 (or death by SIGINT when the interrupt
+    lands in the imports of braincl.cli itself, as a shell expects), no traceback, and nothing left
+    but a resumable checkpoint. Python's own start-up before any braincl code runs is not tested."""
+    import signal
+    import time
+
+    cfg = _experiment(tmp_path, None)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    for delay in (0.01, 0.1, 0.3, 1.0, 3.0):
+        out = tmp_path / f"out{delay}"
+        argv = ["run", str(cfg), "--out", str(out), "--quiet", *_tiny(**{"scenario.num_tasks": 5})]
+        code = ("import sys; print('up', flush=True); from braincl.cli import main; "
+                f"sys.exit(main({argv!r}))")
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env)
+        assert proc.stdout.readline().strip() == "up"
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode in (130, -signal.SIGINT), (delay, proc.returncode, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("braincl: interrupted") and "Traceback" not in err, (delay, err)
+        left = sorted(p.name for p in out.iterdir()) if out.exists() else []
+        assert left in ([], ["checkpoint.pt"]), (delay, left)
+
+
+# ---------------------------------------------------------------------- the workflow config
+def _workflow_error(tmp_path, configfile: Path) -> str:
+    """The line of a refused dry run that holds the workflow's own message (Snakemake frames it
+    with the file and line of the rule that raised it)."""
+    from tests.test_workflow import snakemake
+
+    out = snakemake("all", "-n", "--cores", "1", "--configfile", str(configfile), cwd=tmp_path, check=False)
+    assert out.returncode != 0
+    lines = [line for line in (out.stdout + out.stderr).splitlines()
+             if line.startswith(("config grid", "config targets", str(configfile)))]
+    assert lines, out.stdout + out.stderr
+    return lines[0]
+
+
+def _micro() -> dict:
+    from tests.test_workflow import MICRO
+
+    return yaml.safe_load(MICRO.read_text())
+
+
+def test_workflow_negative_budget_says_what_to_write(tmp_path):
+    cfg = _micro()
+    cfg["grid"][0]["budgets"] = ["-10KB"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    line = _workflow_error(tmp_path, bad)
+    assert "grid entry 1 (mnist5k)" in line and "must not be negative: '-10KB'" in line and "500KB" in line, line
+    assert "does not match" not in line
+
+
+def test_workflow_duplicate_key_is_refused(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(_micro()) + "runs_dir: elsewhere\n")
+    line = _workflow_error(tmp_path, bad)
+    assert str(bad) in line and "'runs_dir' is given twice" in line and "keep one" in line, line
+
+
+def test_personal_grid_colliding_with_a_built_in_target_names_the_fix(tmp_path):
+    """A personal --configfile grid on top of the workflow's config/config.yaml, with a run path
+    that a built-in target also has, at other settings."""
+    built_in = _micro()
+    entry = {**built_in["grid"][0], "methods": ["ewc"]}
+    built_in["targets"] = {"full": [entry]}
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(built_in))
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(yaml.safe_dump({"grid": [{**entry, "set": {**entry["set"], "train.epochs": 2}}]}))
+    line = _workflow_error(tmp_path, mine)
+    assert "mnist5k/cil/ewc/none/0 is also in grid with other settings" in line, line
+    assert "label:" in line and "label: mnist5k-mine" in line and "variant:" in line

@@ -3,9 +3,16 @@
 import sys
 from pathlib import Path
 
-import yaml
 from snakemake.utils import validate
 
+from braincl import workflow_config as _wconfig
+from braincl import yamlio
+
+# The config files again, read as braincl reads YAML (1e-3 is a number, a key given twice is an
+# error), budgets checked with the CLI's own parser before the schema's folder-name pattern, and
+# the schema checked with the CLI's strict integers and messages.
+_wconfig.reread(config, workflow)
+_wconfig.check(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 validate(config, "../schemas/config.schema.yaml")
 
 REPO = Path(workflow.basedir)
@@ -76,8 +83,10 @@ def _all_jobs():
     for name, group in groups.items():
         for key, job in group.items():
             if key in jobs and (jobs[key]["sets"], jobs[key]["experiment"]) != (job["sets"], job["experiment"]):
-                first = jobs[key]["group"]
-                raise ValueError(f"config {job['group']}: {'/'.join(key)} is also in {first} with other settings")
+                raise ValueError(
+                    f"config {job['group']}: {'/'.join(key)} is also in {jobs[key]['group']} with other settings; give "
+                    f"one of the two entries its own label: (e.g. label: {key[0]}-mine) or variant:, so that their runs "
+                    "go to different folders")
             jobs.setdefault(key, job)
     return jobs, {name: [_run_file(k) for k in group] for name, group in groups.items()}
 
@@ -108,8 +117,7 @@ def _runtimes():
     full = _experiment_path(path)
     if not full.is_file():
         raise ValueError(f"runtimes_file {path} not found: make it with `python benchmarks/cost_model.py` or set runtimes_file: null")
-    with open(full) as fh:
-        return yaml.safe_load(fh) or {}
+    return yamlio.read_file(full, "runtimes_file") or {}
 
 
 RUNTIMES = _runtimes()
