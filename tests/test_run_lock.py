@@ -36,6 +36,10 @@ def _files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
+# What a finished run leaves: its record and its logs (braincl.loggers), and no lock or temporary file.
+RUN_OUTPUTS = ["metrics.json", "steps.csv", "tasks.csv", "train.log"]
+
+
 def test_a_held_folder_is_refused_at_once_with_the_holder_named(tmp_path):
     out = tmp_path / "run"
     cfg = config.load(None, tiny_overrides("finetune", None))
@@ -66,7 +70,7 @@ def test_two_concurrent_runs_one_refuses_the_other_matches_a_lone_run(tmp_path):
     assert len(lines) == 1 and "Traceback" not in refusal, refusal
     assert lines[0].startswith("braincl: error: output folder (--out)") and "in use by another braincl run" in lines[0]
     assert f"pid {winner.pid} on host {socket.gethostname()}" in lines[0], lines[0]
-    assert _files(out) == ["metrics.json"]
+    assert _files(out) == RUN_OUTPUTS
 
     lone = run_experiment(config.load(cfg, SETS), tmp_path / "lone", log=lambda *_: None)
     _same_results(json.loads((out / "metrics.json").read_text()), lone)
@@ -100,7 +104,7 @@ def test_a_stale_lock_and_a_killed_checkpoint_write_are_cleared_at_the_next_star
     log = []
     record = run_experiment(config.load(cfg, SETS), out, log=log.append)
     assert any("taking over" in line and "ended without releasing it" in line for line in log), log
-    assert _files(out) == ["metrics.json"]
+    assert _files(out) == RUN_OUTPUTS
     lone = run_experiment(config.load(cfg, SETS), tmp_path / "lone", log=lambda *_: None)
     _same_results(record, lone)
 
@@ -111,7 +115,7 @@ def test_stale_temporaries_of_metrics_go_too_and_other_files_stay(tmp_path):
     for name in (f".{CHECKPOINT}.abc123.tmp", ".metrics.json.x9.tmp", "notes.txt", ".checkpoint.ptx.tmp"):
         (out / name).write_text("x")
     run_experiment(config.load(None, tiny_overrides("finetune", None)), out, log=lambda *_: None)
-    assert _files(out) == [".checkpoint.ptx.tmp", "metrics.json", "notes.txt"]
+    assert _files(out) == sorted([".checkpoint.ptx.tmp", "notes.txt", *RUN_OUTPUTS])
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o027])
