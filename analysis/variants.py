@@ -2,8 +2,9 @@
 bytes and training, the same grid at a longer training length with how its ranking moves, and the
 memory-accuracy curve with where its curves cross.
 
-Every difference is paired by seed (a variant and its reference run share class order and seed), so
-its std is the std of the per-seed differences; a variant without a matching seed is not compared."""
+Every difference is paired by seed (a variant and its reference run share class order and seed) and
+shown as its mean with the 95% paired t interval (``stats.difference``); a variant without a
+matching seed is not compared."""
 
 from __future__ import annotations
 
@@ -12,14 +13,16 @@ import pandas as pd
 
 from .load import MAIN_PROTOCOL, Results
 from .render import Table, budget_label, mean_std_cell
-from .stats import crossings, kendall_tau, order_flips, ranking
+from .stats import Difference, crossings, difference, kendall_tau, order_flips, ranking
 
 # Ablation variants of the workflow's `ablations` target (config/config.yaml) and what each changes.
 ABLATIONS = {
     "": "full BrainCL (defaults: sleep, frozen wake backbone, per-task completion, closest_to_mean, "
         "lambda 1e-2, fp16 decoders)",
-    "nosleep": "sleep: false",
-    "nofreeze": "freeze_backbone_in_wake: false",
+    "nosleep": "sleep: false (the backbone is never trained)",
+    "sleep-current": "sleep_data: current_task (the same sleep draws from the current task only: no replay)",
+    "nofreeze": "freeze_backbone_in_wake: false (more backbone training than full BrainCL)",
+    "nofreeze-equal": "freeze_backbone_in_wake: false, equal_backbone_updates: true (no more backbone training)",
     "shared": "completion: shared (one g_s retrained on every task)",
     "random": "selection: random",
     "herding": "selection: herding",
@@ -53,11 +56,12 @@ def plain_protocol(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[(runs["protocol"] == MAIN_PROTOCOL) & ~runs["long_tail"] & ~runs["held_out_classes"]]
 
 
-def paired_difference(runs: pd.DataFrame, reference: pd.DataFrame, metric: str) -> tuple[float, float, int]:
-    """Mean, std (ddof=1) and n of per-seed differences run - reference at the same seed."""
-    m = runs[["seed", metric]].merge(reference[["seed", metric]], on="seed", suffixes=("", "_ref"))
-    d = (m[metric] - m[f"{metric}_ref"]).dropna()
-    return (float(d.mean()) if len(d) else np.nan, float(d.std(ddof=1)) if len(d) > 1 else np.nan, int(len(d)))
+def paired_difference(runs: pd.DataFrame, reference: pd.DataFrame, metric: str) -> Difference:
+    """``metric`` of ``runs`` minus ``reference``, paired by seed, with its 95% interval. Only
+    shared seeds count: a variant is compared with its own reference runs, never unpaired."""
+    a, b = (df.dropna(subset=[metric]).set_index("seed")[metric] for df in (runs, reference))
+    shared = a.index.intersection(b.index)
+    return difference(a.loc[shared], b.loc[shared])
 
 
 def _cell(values: pd.Series, scale: float = 100.0) -> str:
@@ -65,10 +69,16 @@ def _cell(values: pd.Series, scale: float = 100.0) -> str:
     return mean_std_cell(v.mean(), v.std(ddof=1), len(v), scale) if len(v) else "–"
 
 
-def _diff_cell(mean, std, n) -> str:
-    if n == 0:
+def _diff_cell(d: Difference) -> str:
+    """'+1.2 [-0.3, +2.7] (n=3)': the paired mean difference in points and its 95% interval."""
+    if d.n == 0:
         return "–"
-    return f"{mean * 100:+.1f}" + (f" ± {std * 100:.1f}" if n > 1 else "") + f" (n={n})"
+    ci = f" [{d.lo * 100:+.1f}, {d.hi * 100:+.1f}]" if d.testable else ""
+    return f"{d.mean * 100:+.1f}{ci} (n={d.n})"
+
+
+def _diff_numbers(d: Difference) -> dict:
+    return {"mean": d.mean, "ci_low": d.lo, "ci_high": d.hi, "std": d.spread, "n": d.n}
 
 
 def _order_budgets(budgets) -> list:
@@ -77,8 +87,8 @@ def _order_budgets(budgets) -> list:
 
 def ablations_table(res: Results, weighting: str = "sample") -> Table:
     caption = (f"BrainCL ablations, accuracy (%, {weighting}-weighted), forgetting (pp) and the difference from "
-               "full BrainCL at the same budget and seed (Δ, percentage points, mean ± std of the per-seed "
-               "differences); mean ± std over seeds (n = seeds).")
+               "full BrainCL at the same budget and seed (Δ, percentage points: mean of the per-seed differences "
+               "[95% paired t interval]); mean ± std over seeds (n = seeds).")
     runs = plain_protocol(res.runs)
     # a longer schedule is not an ablation: it has its own table (training_length_table)
     runs = runs[(runs["method"] == "braincl") & ~runs["variant"].isin(TRAINING_VARIANTS)]
@@ -99,10 +109,13 @@ def ablations_table(res: Results, weighting: str = "sample") -> Table:
                 row = {"setting": ABLATIONS.get(v, v), "avg": _cell(sub[avg]), "last": _cell(sub[last]),
                        "forgetting": _cell(sub["forgetting"])}
                 for name, metric in (("Δ avg", avg), ("Δ last", last)):
-                    d = paired_difference(sub, full, metric) if v else (np.nan, np.nan, 0)
-                    row[name] = _diff_cell(*d) if v else "reference"
-                    numbers.append({"dataset": dataset, "budget_bytes": budget, "variant": v or "full",
-                                    "metric": f"delta_{metric}", "mean": d[0], "std": d[1], "n": d[2]})
+                    if not v:
+                        row[name] = "reference"
+                        continue
+                    d = paired_difference(sub, full, metric)
+                    row[name] = _diff_cell(d)
+                    numbers.append({"dataset": dataset, "budget_bytes": budget, "variant": v,
+                                    "metric": f"delta_{metric}", **_diff_numbers(d)})
                 for metric in (avg, last, "forgetting"):
                     numbers.append({"dataset": dataset, "budget_bytes": budget, "variant": v or "full",
                                     "metric": metric, "mean": sub[metric].mean(), "std": sub[metric].std(ddof=1),
@@ -164,7 +177,7 @@ def _epochs_label(sub: pd.DataFrame) -> str:
 def training_length_table(res: Results, weighting: str = "sample") -> Table:
     caption = (f"The default grid at two training lengths: last and average accuracy (%, {weighting}-weighted), "
                "mean ± std over seeds (n), the per-seed paired difference of the longer schedule (Δ, percentage "
-               "points), each method's rank by last accuracy among the methods with a memory budget, and the "
+               "points, with its 95% paired t interval), each method's rank by last accuracy among the methods with a memory budget, and the "
                "samples back-propagated through the backbone per task (thousands). Every method, BrainCL's wake "
                "and sleep included, follows train.epochs; BrainCL's codec training (encoding) does not change.")
     runs = training_settings(res)
@@ -186,7 +199,7 @@ def training_length_table(res: Results, weighting: str = "sample") -> Table:
                     continue
                 e0, e1 = _epochs_label(base[base["method"].isin(methods)]), _epochs_label(long_)
                 ranked = pd.notna(budget) and len(methods) > 1
-                vals = {name: {m: list(df.loc[df["method"] == m, last]) for m in methods}
+                vals = {name: {m: df.loc[df["method"] == m].set_index("seed")[last] for m in methods}
                         for name, df in (("base", base), ("long", long_))}
                 rank0 = {m: i + 1 for i, m in enumerate(ranking(vals["base"]))} if ranked else {}
                 rank1 = {m: i + 1 for i, m in enumerate(ranking(vals["long"]))} if ranked else {}
@@ -194,7 +207,7 @@ def training_length_table(res: Results, weighting: str = "sample") -> Table:
                     b, lg = base[base["method"] == method], long_[long_["method"] == method]
                     upd = lambda df: df["backbone_per_task"].dropna()  # noqa: E731
                     row = {f"last, {e0}": _cell(b[last]), f"last, {e1}": _cell(lg[last]),
-                           "Δ last": _diff_cell(*paired_difference(lg, b, last)),
+                           "Δ last": _diff_cell(paired_difference(lg, b, last)),
                            f"avg, {e0}": _cell(b[avg]), f"avg, {e1}": _cell(lg[avg]),
                            "rank (last)": f"{rank0[method]} → {rank1[method]}" if ranked else "–",
                            "backbone k/task": (f"{upd(b).mean() / 1e3:.2f} → {upd(lg).mean() / 1e3:.2f}"
@@ -212,7 +225,8 @@ def training_length_table(res: Results, weighting: str = "sample") -> Table:
                     notes.append(_ranking_note(dataset, budget, e0, e1, vals))
     cells = pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["dataset", "budget", "variant", "run"]))
     notes.append("Ranks count the methods with a memory budget at that budget; finetune and joint (no budget) are "
-                 "shown for reference. A flip is 'beyond noise' when both orders exceed 2 std of both groups.")
+                 "shown for reference. A flip is 'beyond noise' when the paired 95% interval of the difference "
+                 "(by seed) excludes zero in both settings.")
     return Table("training_length", caption, cells, None, pd.DataFrame(numbers), notes=notes)
 
 
@@ -226,8 +240,8 @@ def _ranking_note(dataset, budget, e0: str, e1: str, vals: dict) -> str:
     said = []
     for f in flips:
         noise = "beyond noise" if f.resolved else "within noise"
-        said.append(f"{f.second} passes {f.first} ({f.first} − {f.second}: {f.before.lead * 100:+.1f} → "
-                    f"{-f.after.lead * 100:+.1f} pp, {noise})")
+        said.append(f"{f.second} passes {f.first} ({f.first} − {f.second}: {f.before.mean * 100:+.1f} → "
+                    f"{-f.after.mean * 100:+.1f} pp, {noise})")
     return head + "; " + "; ".join(said) + "."
 
 

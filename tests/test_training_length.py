@@ -21,9 +21,9 @@ def test_order_flips_names_each_swapped_pair_and_whether_it_is_beyond_noise():
     flips = order_flips(before, after)
     assert [(f.first, f.second) for f in flips] == [("x", "y"), ("x", "z")]
     xy, xz = flips
-    assert xy.resolved                                 # 10 pp apart, 1 pp spread, both ways
-    assert xy.before.lead == pytest.approx(0.10) and xy.after.lead == pytest.approx(0.15)
-    assert not xz.resolved                             # z's spread (15 pp) swallows its lead
+    assert xy.resolved                                 # 10 and 15 pp apart at every seed: paired, no doubt
+    assert xy.before.mean == pytest.approx(0.10) and xy.after.mean == pytest.approx(0.15)
+    assert not xz.resolved                             # z - x at 8 epochs: -10, +19, +3 pp by seed
     assert order_flips(before, before) == []
 
 
@@ -65,7 +65,7 @@ def test_table_compares_each_method_at_both_lengths_with_ranks_and_compute(two_l
     assert set(rows) == {("1.00 KB", "ep8", m) for m in "abc"} | {("no budget", "ep8", "joint")}
     b = rows[("1.00 KB", "ep8", "b")]
     assert b["last, 4 ep"] == "70.0 ± 1.0 (n=3)" and b["last, 8 ep"] == "90.0 ± 1.0 (n=3)"
-    assert b["Δ last"] == "+20.0 ± 0.0 (n=3)"
+    assert b["Δ last"] == "+20.0 [+20.0, +20.0] (n=3)"  # paired: the same +20 at every seed
     assert b["rank (last)"] == "2 → 1" and rows[("1.00 KB", "ep8", "a")]["rank (last)"] == "1 → 2"
     assert rows[("1.00 KB", "ep8", "c")]["rank (last)"] == "3 → 3"
     assert b["backbone k/task"] == "0.10 → 0.20"

@@ -15,8 +15,12 @@ its stored precision (``decoders``) and entropy tables in their packed form (``e
 ``braincl.codec.pack_tables``). The cues' CRC32s are reported apart (``integrity``), not charged.
 Working memory exists only during its own task and is dropped before the runner charges the memory.
 
-Ablations (method params, recorded in the config and in ``info()``): ``sleep``,
-``freeze_backbone_in_wake``, ``completion`` (``per_task`` or ``shared``: one ``g_s`` retrained on
+Ablations (method params, recorded in the config and in ``info()``): ``sleep``, ``sleep_data``
+(``current_task``: sleep fine-tunes the whole model for the same number of draws on the current
+task's working memory only, so the backbone still learns the task but nothing is replayed: the
+paper's consolidation ablation), ``freeze_backbone_in_wake`` (with ``equal_backbone_updates``: a wake
+that trains the backbone uses up that many of sleep's draws, so the ablation back-propagates no
+more samples through the backbone than full BrainCL), ``completion`` (``per_task`` or ``shared``: one ``g_s`` retrained on
 every task; each task keeps its own entropy tables, so its old strings still decode to the exact
 same latents, but those latents then pass through the drifted shared decoder), ``selection``,
 ``lambda`` (with ``lambda_convention``: ``compressai`` or the paper's ``rate``), ``N``/``M``,
@@ -53,8 +57,8 @@ from ..memory.exemplars import LABEL_DTYPE
 from ..memory.selection import select
 from ..registry import METHODS
 
-ABLATIONS = ("sleep", "freeze_backbone_in_wake", "completion", "selection", "lambda", "lambda_convention", "N", "M",
-             "depth", "decoder_precision", "memory_format")
+ABLATIONS = ("sleep", "sleep_data", "freeze_backbone_in_wake", "equal_backbone_updates", "completion", "selection", "lambda",
+             "lambda_convention", "N", "M", "depth", "decoder_precision", "memory_format")
 LABEL_BYTES = torch.tensor([], dtype=LABEL_DTYPE).element_size()
 
 
@@ -414,19 +418,35 @@ class BrainCL(Learner):
         return self.engine.loader(data, shuffle=True, drop_last=True, weights=weights, num_samples=draws,
                                   batch_size=batch_size)
 
-    def sleep(self, task, wm: CueStore) -> dict:
+    def draws_left_after_wake(self, draws: int, wake_backbone_samples: int, batch: int) -> int:
+        """``equal_backbone_updates``: sleep's draws per epoch less the wake's backbone samples
+        (spread over sleep's epochs, rounded up), cut to whole sleep batches of ``batch``, so that wake
+        and sleep together back-propagate no more samples through the backbone than sleep alone would."""
+        epochs = self.params["sleep_epochs"] if self.params["sleep_epochs"] is not None else self.engine.cfg["epochs"]
+        left = draws - (-(-int(wake_backbone_samples) // max(1, int(epochs))))
+        return max(0, left // batch * batch)
+
+    def sleep(self, task, wm: CueStore, wake_backbone_samples: int = 0) -> dict:
         """Consolidate: fine-tune the whole model on recalled samples of every task (old tasks from
-        long-term memory, the current task from working memory), balanced across tasks."""
+        long-term memory, the current task from working memory), balanced across tasks.
+        ``sleep_data: current_task`` trains on working memory alone, for the same number of draws."""
         tf = self.ctx.train_transform
         datasets = []
-        for t in self.ltm.task_ids():
-            if t != task.index:
-                old = self.new_store()
-                old.extend(self.ltm, np.flatnonzero(self.ltm.tasks == t))
-                datasets.append(self.recalled(old, tf, "sleep"))
+        old_tasks = [t for t in self.ltm.task_ids() if t != task.index]
+        for t in old_tasks if self.params["sleep_data"] == "replay" else ():
+            old = self.new_store()
+            old.extend(self.ltm, np.flatnonzero(self.ltm.tasks == t))
+            datasets.append(self.recalled(old, tf, "sleep"))
         datasets.append(self.recalled(wm, tf, "sleep"))
-        has_old = len(datasets) > 1
-        loader = self.balanced_loader(datasets, self.sleep_draws(len(wm), has_old), self.sleep_batch_size(has_old))
+        # current_task draws what replay would, in the same batches: only the data differ
+        has_old = bool(old_tasks)
+        batch = self.sleep_batch_size(has_old)
+        draws = self.sleep_draws(len(wm), has_old)
+        if self.params["equal_backbone_updates"] and wake_backbone_samples:
+            draws = self.draws_left_after_wake(draws, wake_backbone_samples, batch)
+            if draws == 0:  # the wake already used all of sleep's backbone samples
+                return {"steps": 0, "samples": 0, "mean_loss": None}
+        loader = self.balanced_loader(datasets, draws, batch)
         stats = self.engine.fit(self.model, loader, epochs=self.params["sleep_epochs"],
                                 optimizer=self.params["sleep_optimizer"] or None, desc=f"task {task.index + 1} sleep",
                                 phase="sleep")
@@ -438,7 +458,9 @@ class BrainCL(Learner):
         wm = self.encode_task(task)
         wake = self.wake(task, wm)
         per_class = self.transfer_to_long_term(task, wm)
-        sleep = self.sleep(task, wm) if self.params["sleep"] else {"steps": 0, "samples": 0, "mean_loss": None}
+        wake_backbone = 0 if self.params["freeze_backbone_in_wake"] else wake["samples"]
+        sleep = self.sleep(task, wm, wake_backbone) if self.params["sleep"] else {"steps": 0, "samples": 0,
+                                                                                    "mean_loss": None}
         self.history[-1].update(wake_steps=wake["steps"], sleep_steps=sleep["steps"], ltm_cues_per_class=per_class,
                                 ltm_cues=len(self.ltm), ltm_bytes=self.ltm.nbytes())
         # working memory goes out of scope here: only long-term memory is kept
