@@ -83,8 +83,9 @@ def _all_jobs():
     for name, group in groups.items():
         for key, job in group.items():
             if key in jobs and (jobs[key]["sets"], jobs[key]["experiment"]) != (job["sets"], job["experiment"]):
+                run_path, first = Path(*key).as_posix(), jobs[key]["group"]
                 raise ValueError(
-                    f"config {job['group']}: {'/'.join(key)} is also in {jobs[key]['group']} with other settings; give "
+                    f"config {job['group']}: {run_path} is also in {first} with other settings; give "
                     f"one of the two entries its own label: (e.g. label: {key[0]}-mine) or variant:, so that their runs "
                     "go to different folders")
             jobs.setdefault(key, job)
