@@ -7,9 +7,10 @@ For every pair and every compared number (``METRICS``) the report says whether t
 bit-identical, moved within seed noise, or moved beyond it. Seed noise is the spread of the same run
 over seeds: the sample std (ddof=1) of the number over the seeds of the run's cell (its path without
 the seed) in A, the set compared against (B's is shown beside it; it is not used, since a run that
-moved would inflate it). A move is beyond noise when it exceeds ``SIGNIFICANCE_STDS`` (2) times that
-std, the factor every verdict of the analysis uses (``analysis.stats``). A cell with one seed in A
-has no noise estimate and its moves are reported as such.
+moved would inflate it). A move is beyond noise when it exceeds ``NOISE_STDS`` (2) times that std:
+one rerun against the seed distribution, a screening rule for "look at this run", not a verdict (the
+comparisons of methods use paired intervals, ``analysis.stats``). A cell with one seed in A has no
+noise estimate and its moves are reported as such.
 
 Beside the numbers, the report lists the environment fields (``ENV_FIELDS``: CPU model, the vector
 instruction set torch dispatched to, torch's version and build, the code revision, thread count)
@@ -29,7 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .stats import SIGNIFICANCE_STDS
+# A rerun's move counts as beyond seed noise past this many of the cell's stds over seeds (about the
+# two-sided 95% range of one draw from the seed distribution).
+NOISE_STDS = 2.0
 
 # (label, path in the record). Accuracies and forgetting are fractions; bytes are integers.
 METRICS = (
@@ -102,7 +105,7 @@ def verdict(a: float, b: float, noise: float) -> str:
         return IDENTICAL
     if math.isnan(noise):
         return NO_NOISE
-    return BEYOND if abs(b - a) > SIGNIFICANCE_STDS * noise else WITHIN
+    return BEYOND if abs(b - a) > NOISE_STDS * noise else WITHIN
 
 
 def compare(a: dict[str, dict], b: dict[str, dict]) -> dict:
@@ -148,7 +151,7 @@ def render_md(result: dict, name_a: str, name_b: str) -> str:
              f"{result['paired']} run(s) in both sets; {len(result['only_a'])} only in A, {len(result['only_b'])} only in "
              f"B. Numbers compared: {', '.join(label for label, _ in METRICS)}.",
              f"Identical: {c[IDENTICAL]}; moved within seed noise: {c[WITHIN]}; beyond seed noise "
-             f"(> {SIGNIFICANCE_STDS:g} x the std over seeds of the run's cell in A): {c[BEYOND]}; "
+             f"(> {NOISE_STDS:g} x the std over seeds of the run's cell in A): {c[BEYOND]}; "
              f"moved, no noise estimate (one seed in A): {c[NO_NOISE]}.", ""]
     moved = [r for r in result["rows"] if r["verdict"] != IDENTICAL]
     if moved:
