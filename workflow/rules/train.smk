@@ -17,11 +17,11 @@ rule train:
         experiment=lambda wc: job_for(wc)["experiment"],
         sets=lambda wc: " ".join(f"--set '{s}'" for s in job_for(wc)["sets"]),
         outdir=lambda wc, output: str(Path(output[0]).parent),
-    threads: TRAIN["threads"]
+    threads: train_resource("cpus_per_task")
     resources:
-        mem_mb=TRAIN["mem_mb"],
+        mem_mb=train_resource("mem_mb"),
         runtime=train_runtime,
-        cpus_per_task=TRAIN["threads"],
+        cpus_per_task=train_resource("cpus_per_task"),
         **{k: TRAIN[k] for k in ("gpu", "gpu_model", "gres") if TRAIN.get(k)},
     shell:
         "echo slurm_job=${{SLURM_JOB_ID:-none}} host=$(hostname) > {log}; "
