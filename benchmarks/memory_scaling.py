@@ -187,25 +187,30 @@ def write(record: dict, out: Path) -> None:
     lines += ["![memory scaling](memory_scaling.png)", ""]
     out.with_suffix(".md").write_text("\n".join(lines))
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(7, 3.1), constrained_layout=True)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(7, 3.4), constrained_layout=True)
+    from braincl.units import parse_bytes
+
+    longest = max(record["sweeps"], key=lambda s: len(s["rows"]))  # the same codec: one decoder line serves all
+    ax1.plot([r["task"] for r in longest["rows"]], [(r["decoder_bytes"] + r["table_bytes"]) / 1e6 for r in longest["rows"]],
+             color="black", label="decoders + tables (every setting)")
     for s in record["sweeps"]:
         tasks = [r["task"] for r in s["rows"]]
-        fixed = [(r["decoder_bytes"] + r["table_bytes"]) / 1e6 for r in s["rows"]]
-        cues = [r["cue_bytes"] / 1e6 for r in s["rows"]]
-        line, = ax1.plot(tasks, fixed, label=f"{label(s)}: decoders + tables")
-        ax1.plot(tasks, cues, linestyle="--", color=line.get_color(), label=f"{label(s)}: cues")
+        line, = ax1.plot(tasks, [max(r["cue_bytes"] / 1e6, 1e-2) for r in s["rows"]], linestyle="--")
+        ax1.axhline(parse_bytes(s["budget"]) / 1e6, color=line.get_color(), linestyle=":", linewidth=1)
         ax2.plot(tasks, [max(r["cues_per_class"], 0.8) for r in s["rows"]], color=line.get_color(), label=label(s))
         if s["crowded_out_at_task"]:
             ax2.plot([s["crowded_out_at_task"]], [0.8], marker="x", color=line.get_color())
     ax1.set(xlabel="tasks learned", ylabel="long-term memory (MB)", xscale="log", yscale="log",
-            title="bytes kept (--- cues)")
+            title="kept: decoders (solid), cues (dashed)\nbudget (dotted)")
     ax2.set(xlabel="tasks learned", ylabel="cues per class left", xscale="log", yscale="log",
             title="cues per class (x: none left)")
     for ax in (ax1, ax2):
         ax.set_xticks(record["tasks"], [str(t) for t in record["tasks"]])
         ax.grid(alpha=0.3)
     handles, labels = ax2.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=8, frameon=False)
+    h1, l1 = ax1.get_legend_handles_labels()
+    handles, labels = h1 + handles, l1 + labels
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
     fig.savefig(out.with_suffix(".png"), dpi=150)
     plt.close(fig)
 

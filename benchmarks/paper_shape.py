@@ -160,12 +160,13 @@ class PhaseTracker:
 
         def timed(*args, **kwargs):
             row = self.start(phase(args, kwargs) if callable(phase) else phase)
-            result = None
+            done, result = False, None
             try:
                 result = inner(*args, **kwargs)
+                done = True
                 return result
             finally:
-                self.stop(row, images(result, args, kwargs) if result is not None else 0)
+                self.stop(row, images(result, args, kwargs) if done else 0)
 
         setattr(owner, name, timed)
 
@@ -269,6 +270,12 @@ def run_case(case: dict, method: str, roots: dict, work: Path, timeout: int) -> 
     return result
 
 
+def run_peak(r: dict) -> int:
+    """Peak RSS of the whole run: the largest phase peak. Resetting VmHWM (clear_refs) also resets the
+    high-water mark that the child's ``ru_maxrss`` reports, so that alone would miss earlier phases."""
+    return max([r["child_ru_maxrss_bytes"], *(p["peak_rss_bytes"] for p in r["phases"])])
+
+
 def summarise(r: dict) -> dict:
     """Per phase over the run's tasks: seconds per image (exclusive of nested phases), peak RSS."""
     by: dict[str, dict] = {}
@@ -290,8 +297,16 @@ def main(argv=None) -> dict:
     ap.add_argument("--cases", nargs="*", help="case names to run (default: all)")
     ap.add_argument("--methods", nargs="*", default=METHODS)
     ap.add_argument("--timeout", type=int, default=1800)
+    ap.add_argument("--render", type=Path, help="only rewrite OUT.{md,json} (summaries, projection) from this record")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.render:
+        record = json.loads(args.render.read_text())
+        for r in record["runs"]:
+            r["by_phase"] = summarise(r)
+        record["projection"] = project(record)
+        write(record, args.out)
+        return record
     if args.child:
         spec = json.loads(Path(args.child[0]).read_text())
         Path(args.child[1]).write_text(json.dumps(child(spec)))
@@ -421,7 +436,7 @@ def project(record: dict, grid: Path = ROOT / "config" / "paper.yaml", request_c
                 measured = runs.get((case, method))
                 if measured is None:
                     continue
-                row = project_job(cfg, method, measured["child_ru_maxrss_bytes"], request_cap)
+                row = project_job(cfg, method, run_peak(measured), request_cap)
                 out.append({"data": entry.get("label") or entry["dataset"], "method": method, "budget": budget,
                             "resolution": res, "fixed_from": case, **row})
     return out
@@ -430,8 +445,8 @@ def project(record: dict, grid: Path = ROOT / "config" / "paper.yaml", request_c
 def projection_lines(rows: list[dict]) -> list[str]:
     g = lambda b: f"{b / 2**30:.1f}"  # noqa: E731
     lines = ["## Host memory of a full paper job (projected)", "",
-             "Fixed part: the whole-run peak RSS measured above for the same shape (interpreter, torch, model, "
-             "codec and, on this CPU, a 16-image batch's activations, which a GPU job keeps on the device). "
+             "Fixed part: the largest phase peak RSS measured above for the same shape and method (interpreter, torch, "
+             "model, codec and, on this CPU, a 16-image batch's activations, which a GPU job keeps on the device). "
              "Plus the arrays the code holds at full image counts: MedMNIST keeps all three splits in RAM; "
              "BrainCL keeps a task's training images while its codec trains, and decodes a phase's cues at once "
              f"(`cache_recall`), long-term cues at an assumed {CUE_BPP} bpp. *Before*: the code before "
@@ -471,14 +486,14 @@ def write(record: dict, out: Path) -> None:
         + ". Seconds are wall time on this shared machine: indicative, and the codec is barely trained, so its "
         "cue bytes are those of a 1-epoch codec on synthetic images, not of a trained one on real data.", "",
         "## Per run", "",
-        "| case | method | px | wall (s) | peak RSS, whole run (MiB) | RSS after data (MiB) | last acc | decoder B/task | tables B/task | cue B/image | long-term cues / budget |",
+        "| case | method | px | wall (s) | peak RSS, largest phase (MiB) | RSS after data (MiB) | last acc | decoder B/task | tables B/task | cue B/image | long-term cues / budget |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in record["runs"]:
         info = r["per_task_info"][-1] if r["per_task_info"] else {}
         last = r["memory_per_task"][-1]
         lines.append(
-            f"| {r['case']} | {r['method']} | {r['resolved']['resolution']} | {r['child_wall_s']} | {_mib(r['child_ru_maxrss_bytes'])} | "
+            f"| {r['case']} | {r['method']} | {r['resolved']['resolution']} | {r['child_wall_s']} | {_mib(run_peak(r))} | "
             f"{_mib(r['rss_after_data_bytes'])} | {r['accuracy_last']:.3f} | {info.get('decoder_bytes', '-')} | "
             f"{info.get('table_bytes', '-')} | {round(info['mean_cue_bytes']) if 'mean_cue_bytes' in info else '-'} | "
             f"{info.get('ltm_cues', '-') if r['method'] == 'braincl' else '-'} cues, "
@@ -487,7 +502,7 @@ def write(record: dict, out: Path) -> None:
               "| case | method | phase | images | seconds | s / image | peak RSS (MiB) |", "|---|---|---|---:|---:|---:|---:|"]
     for r in record["runs"]:
         for phase, s in r["by_phase"].items():
-            lines.append(f"| {r['case']} | {r['method']} | {phase} | {s['images']} | {s['seconds']} | "
+            lines.append(f"| {r['case']} | {r['method']} | {phase} | {s['images'] or '-'} | {s['seconds']} | "
                          f"{s['s_per_image'] if s['s_per_image'] is not None else '-'} | {_mib(s['peak_rss_bytes'])} |")
     lines += ["", *projection_lines(record["projection"])]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")

@@ -98,3 +98,23 @@ def test_committed_paper_shape_record_covers_every_paper_shape():
             assert r["resolved"]["codec"]["N"] == 128 and r["resolved"]["codec"]["M"] == 192
             assert {"codec", "encode", "wake", "sleep", "eval"} <= set(r["by_phase"])
     assert record["machine"]["cpu"] and record["date"] and record["command"].startswith("python benchmarks/paper_shape.py")
+
+
+def test_paper_grid_job_count_in_the_docs_is_the_dry_runs():
+    """docs/paper_grid.md states what `snakemake all -n --configfile config/paper.yaml` plans."""
+    import os
+    import re
+    import subprocess
+
+    text = (ROOT / "docs" / "paper_grid.md").read_text()
+    stated = re.search(r"plans \*\*(\d+) jobs\*\* \((\d+) training", text)
+    assert stated, "docs/paper_grid.md must say: plans **N jobs** (M training ..."
+    snakemake = Path(sys.executable).with_name("snakemake")
+    out = subprocess.run([str(snakemake), "all", "-n", "--configfile", "config/paper.yaml"], cwd=ROOT,
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    log = out.stdout + out.stderr
+    total = int(re.search(r"^total\s+(\d+)\s*$", log, re.M).group(1))
+    train = int(re.search(r"^train\s+(\d+)\s*$", log, re.M).group(1))
+    assert (int(stated.group(1)), int(stated.group(2))) == (total, train)
+    assert "results/runs/" not in log.replace("results/paper/runs/", "")  # never the committed MNIST records

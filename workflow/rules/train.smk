@@ -17,6 +17,8 @@ rule train:
         experiment=lambda wc: job_for(wc)["experiment"],
         sets=lambda wc: " ".join(f"--set '{s}'" for s in job_for(wc)["sets"]),
         outdir=lambda wc, output: str(Path(output[0]).parent),
+    # Snakemake caps threads at --cores (the submit host's CPUs when unset); the job's own allocation
+    # is cpus_per_task, so the run takes its thread count from there.
     threads: train_resource("cpus_per_task")
     resources:
         mem_mb=train_resource("mem_mb"),
@@ -25,5 +27,5 @@ rule train:
         **{k: TRAIN[k] for k in ("gpu", "gpu_model", "gres") if TRAIN.get(k)},
     shell:
         "echo slurm_job=${{SLURM_JOB_ID:-none}} host=$(hostname) > {log}; "
-        "{PYTHON} -m braincl.cli run {params.experiment} {params.sets} --set train.threads={threads} "
+        "{PYTHON} -m braincl.cli run {params.experiment} {params.sets} --set train.threads={resources.cpus_per_task} "
         "--out {params.outdir} --quiet >> {log} 2>&1"
