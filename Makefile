@@ -5,7 +5,7 @@ CORES ?= 2
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.braincl-installed
 
-.PHONY: run rerun test figures report report-check full controls training-length reference claims dry-run paper-dry-run install
+.PHONY: run rerun test figures report report-check full controls training-length reference claims dry-run paper-dry-run paper-shape install
 
 install: $(STAMP)
 
@@ -60,3 +60,9 @@ dry-run: $(STAMP)
 
 paper-dry-run: $(STAMP)
 	$(BIN)/snakemake all -n --profile profiles/slurm --configfile config/paper.yaml
+
+## Every paper experiment file run for real on this machine at its true shape (image counts cut; see
+## docs/paper_grid.md), then the cost model and the SLURM resources that the paper grid reads.
+paper-shape: $(STAMP)
+	$(BIN)/python benchmarks/paper_shape.py --out results/benchmarks/paper_shape
+	$(BIN)/python benchmarks/cost_model.py --out results/benchmarks/cost_model_paper --resources config/resources_paper.yaml

@@ -1,24 +1,26 @@
-"""Cost model of the paper grid: per-image costs measured on this machine's CPU, scaled to a GPU.
+"""Cost model of the paper grid: per-image costs measured at the paper's full shapes on a CPU, scaled to a GPU.
 
-1. Measure, on the CPU, seconds per image of: a ResNet-18 training step and inference at 32 px
-   (small stem), 64 px and 224 px (ImageNet stem); a CompressAI ``FactorizedPrior(N, M)`` codec
-   training step, its analysis and synthesis transforms, and the entropy coder's ``compress``
-   and ``decompress`` at 32 and 64 px; reading plus augmentation per storage format. Other
-   resolutions: ResNet with the small stem (below 64 px) scales the 32 px cost by pixels, with the
-   ImageNet stem interpolates log-log in pixels between 64 and 224 px; the codec's networks
-   extrapolate log-log from 32 and 64 px, its coder linearly in pixels from 64 px.
+1. Per-image CPU seconds come from ``results/benchmarks/paper_shape.json`` (``benchmarks/paper_shape.py``:
+   each paper experiment file run end to end at its true resolution, backbone and codec, image counts
+   cut): ER's training step (reading and augmentation included, one core) and evaluation, BrainCL's
+   codec training, encoding (``compress``) and recall (``decompress``), per measured shape (ImageNet-100
+   224 px JPEG, CORe50 128 px PNG, MedMNIST 224 px and 28 px in memory). Loading per storage format is
+   timed here (``measure_loading``), to bound a GPU by its loader workers.
 2. Count the images each job of the grid pushes through each of those operations (epochs,
    replay buffer sized by the byte budget, teacher forwards, codec passes, evaluation after each
    task) from the job's resolved config. The counts are a model of each method's loop, written
    out in ``job_work`` below; they are estimates, not a trace.
 3. Convert CPU seconds to GPU seconds with one throughput ratio taken from public numbers (an
-   assumption: no GPU was available for calibration, see ``GPU`` below).
-
-Writes OUT.json / OUT.md and a runtimes file for the workflow: ``{dataset}/{method}: minutes``
-(the slowest budget and seed of that pair, times ``--safety``, rounded up) plus ``default:``.
+   assumption: no GPU was available for calibration, see ``GPU`` below). The rANS coder's share of
+   encoding and recall (``CODER_SHARE``) stays at CPU speed: CompressAI codes on the CPU.
+4. Resources per ``{dataset}/{method}``: SLURM runtime (the slowest budget and seed, times ``--safety``,
+   rounded up), memory (``paper_shape.json``'s projected host memory of the full job; methods it
+   did not run take ER's, whose raw buffer bounds every replay method's) and CPUs (the loader workers
+   that keep the GPU fed at that shape, plus the main process). The workflow reads them from
+   ``--resources`` (``resources_file`` in config/paper.yaml) and runs ``train.threads = cpus_per_task``.
 
     python benchmarks/cost_model.py --grid config/paper.yaml --out results/benchmarks/cost_model_paper \\
-        --runtimes config/runtimes_paper.yaml
+        --resources config/resources_paper.yaml
 """
 
 from __future__ import annotations
@@ -96,64 +98,6 @@ def _per_image(fn, batch: int, reps: int) -> float:
     return min(times) / batch
 
 
-def measure_resnet(size: int, batch: int, reps: int) -> dict:
-    from braincl.models.backbones import build_backbone
-
-    backbone, dim = build_backbone("resnet18", 3, size, {"stem": "auto"})
-    model = nn.Sequential(backbone, nn.Linear(dim, 100))
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x, y = torch.randn(batch, 3, size, size), torch.randint(0, 100, (batch,))
-
-    def train():
-        model.train()
-        loss = nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    @torch.inference_mode()
-    def infer():
-        model.eval()
-        model(x)
-
-    return {"train": _per_image(train, batch, reps), "infer": _per_image(infer, batch, reps)}
-
-
-def measure_codec(size: int, N: int, M: int, batch: int, reps: int) -> dict:
-    from compressai.models import FactorizedPrior
-
-    codec = FactorizedPrior(N, M)
-    opt = torch.optim.Adam(codec.parameters(), lr=1e-4)
-    x = torch.rand(batch, 3, size, size)
-
-    def train():
-        codec.train()
-        out = codec(x)
-        bpp = sum(-torch.log2(lk).sum() for lk in out["likelihoods"].values()) / (batch * size * size)
-        loss = 0.01 * 255**2 * nn.functional.mse_loss(out["x_hat"], x) + bpp
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    train()
-    codec.eval()
-    codec.update(force=True)
-    cost = {"codec_train": _per_image(train, batch, reps)}
-    codec.eval()
-    codec.update(force=True)
-    with torch.inference_mode():
-        y = codec.g_a(x)
-        eb = codec.entropy_bottleneck
-        strings = eb.compress(y)
-        # The transforms run on the GPU on a GPU node; the rANS coder stays on the CPU. Timing the
-        # coder by itself (not as a difference of two noisy timings) keeps it stable.
-        cost["analysis"] = _per_image(lambda: codec.g_a(x), batch, reps)
-        cost["synthesis"] = _per_image(lambda: codec.g_s(y), batch, reps)
-        cost["compress"] = _per_image(lambda: eb.compress(y), batch, reps)
-        cost["decompress"] = _per_image(lambda: eb.decompress(strings, y.shape[-2:]), batch, reps)
-    return cost
-
-
 def measure_loading(reps: int) -> dict:
     """Seconds per training image of reading and augmenting, on one core, by storage format:
     ImageNet JPEG (a 500x375 file, decoded, RandomResizedCrop 224, flip, normalise), CORe50 PNG
@@ -193,50 +137,52 @@ def measure_loading(reps: int) -> dict:
 LOAD_FORMAT = {"imagenet100": "jpeg", "core50": "png"}
 
 
-def measure_all(quick: bool) -> dict:
-    reps = 2 if quick else 3
-    out = {"resnet18": {}, "codec": {}, "loading": measure_loading(2 * reps)}
-    print("loading: " + ", ".join(f"{k} {1000 * v:.2f} ms/img" for k, v in out["loading"].items()), flush=True)
-    for size, batch in ((32, 32), (64, 16), (224, 4)):
-        out["resnet18"][size] = measure_resnet(size, batch, reps)
-        print(f"resnet18 {size}px: " + ", ".join(f"{k} {1000 * v:.2f} ms/img" for k, v in out["resnet18"][size].items()), flush=True)
-    for size in (32, 64):
-        out["codec"][size] = measure_codec(size, 128, 192, 8, reps)
-        print(f"codec N=128 M=192 {size}px: " + ", ".join(f"{k} {1000 * v:.2f} ms/img"
-                                                         for k, v in out["codec"][size].items()), flush=True)
+PAPER_SHAPE = ROOT / "results" / "benchmarks" / "paper_shape.json"
+# Share of encoding / recall time spent in CompressAI's rANS coder, which stays on the CPU on a GPU
+# node; the rest (analysis / synthesis transforms) runs on the GPU. Measured apart by this script's
+# earlier version on FactorizedPrior(128, 192) at 64 px (one core): compress 0.748 ms vs analysis
+# 7.042 ms, decompress 1.151 ms vs synthesis 9.875 ms per image (results/benchmarks/cost_model_paper.json
+# as committed before the full-shape runs).
+CODER_SHARE = {"compress": 0.748 / (0.748 + 7.042), "decompress": 1.151 / (1.151 + 9.875)}
+# (method run, phase) in paper_shape.json for each operation of ``job_work``.
+OPS = {"train": ("er", "train"), "infer": ("er", "eval"), "codec_train": ("braincl", "codec"),
+       "compress": ("braincl", "encode"), "decompress": ("braincl", "recall")}
+
+
+def shape_case(cfg: dict) -> str:
+    """The paper_shape.json case measured at this job's shape."""
+    name, params = cfg["dataset"]["name"], cfg["dataset"].get("params") or {}
+    if name == "imagenet100":
+        return "imagenet100_224"
+    if name == "core50":
+        return "core50_128"
+    if name == "medmnist":
+        return "bloodmnist_224" if int(params.get("size", 28)) >= 128 else "organamnist_28"
+    raise SystemExit(f"cost_model: no full-shape measurement for data set {name!r}; add a case to benchmarks/paper_shape.py")
+
+
+def load_costs(path: Path) -> dict:
+    """{case: {op: CPU seconds per image}} from paper_shape.json."""
+    if not path.is_file():
+        raise SystemExit(f"cost_model: {path} not found; run `make paper-shape` (benchmarks/paper_shape.py) first")
+    record = json.loads(path.read_text())
+    runs = {(r["case"], r["method"]): r["by_phase"] for r in record["runs"]}
+    out: dict = {}
+    for (case, _), _phases in runs.items():
+        out[case] = {}
+        for op, (method, phase) in OPS.items():
+            s = (runs.get((case, method)) or {}).get(phase) or {}
+            if not s.get("s_per_image"):
+                raise SystemExit(f"cost_model: {path} has no {method} {phase} timing for {case}; rerun benchmarks/paper_shape.py")
+            out[case][op] = float(s["s_per_image"])
     return out
-
-
-def net_cost(costs: dict, size: int, stem: str, op: str) -> float:
-    """Seconds per image of ResNet-18 ``op`` at ``size`` px with the given stem (auto as in backbones)."""
-    if stem == "auto":
-        stem = "imagenet" if size >= 64 else "small"
-    if stem == "small":  # measured at 32 px; no downsampling stem, so cost follows pixels
-        return costs["resnet18"][32][op] * (size / 32) ** 2
-    return at_size({s: c for s, c in costs["resnet18"].items() if s >= 64}, size, op)
-
-
-def coder_cost(costs: dict, size: int, op: str) -> float:
-    """rANS coding time grows with the number of latent symbols, i.e. linearly in pixels: scale
-    the 64 px measurement (a slope fitted between two small timings would be mostly noise)."""
-    return costs["codec"][64][op] * (size / 64) ** 2
-
-
-def at_size(table: dict, size: int, key: str) -> float:
-    """Log-log interpolation (extrapolation beyond the ends) of ``table[s][key]`` in pixels."""
-    sizes = sorted(int(s) for s in table)
-    xs = np.log([s * s for s in sizes])
-    ys = np.log([table[s][key] for s in sizes])
-    x = math.log(size * size)
-    i = int(np.clip(np.searchsorted(xs, x) - 1, 0, len(xs) - 2))
-    slope = (ys[i + 1] - ys[i]) / (xs[i + 1] - xs[i])
-    return float(math.exp(ys[i] + slope * (x - xs[i])))
 
 
 # ---------------------------------------------------------------------------------- grid
 def load_jobs(grid_path: Path | None) -> tuple[list[dict], str]:
     """Every (dataset, method, budget, seed) with its resolved config."""
     from braincl import config, workflow_config
+    from braincl.registry import METHODS
 
     if grid_path is not None and grid_path.is_file():
         shown = grid_path.resolve().relative_to(ROOT) if grid_path.resolve().is_relative_to(ROOT) else grid_path
@@ -247,7 +193,9 @@ def load_jobs(grid_path: Path | None) -> tuple[list[dict], str]:
     for entry in spec["grid"]:
         methods = entry.get("methods", spec.get("methods"))
         for method in methods:
-            for budget in entry.get("budgets", [None]):
+            # As the workflow expands the grid: a method without memory (finetune, joint) runs once per seed.
+            budgets = entry.get("budgets", [None]) if METHODS.get(method).needs_budget else [None]
+            for budget in budgets:
                 overrides = {"dataset.name": entry["dataset"], **entry.get("overrides", {}), **entry.get("set", {}),
                              "method.name": method}
                 if budget is not None:
@@ -324,18 +272,21 @@ def job_work(cfg: dict) -> dict:
             w["codec_train"] += vae_epochs * (n + (past and n))  # VAE ~ codec cost per image
             w["train"] += epochs * 2 * n
             w["from_disk"] += epochs * n + vae_epochs * n
-        elif method == "braincl":
-            codec_epochs = int(p.get("codec_epochs", 10))
-            w["codec_train"] += codec_epochs * n
-            w["from_disk"] += (codec_epochs + int(p.get("wake_epochs", 10))) * n
-            w["infer"] += n                         # selection features (closest to mean)
-            cue_bytes = res * res * CUE_BPP / 8
-            cues = min(budget_b / cue_bytes, seen_train)
-            w["compress"] += min(budget_b / cue_bytes, n)
-            w["infer"] += int(p.get("wake_epochs", 10)) * n  # frozen backbone: forward only
+        elif method == "braincl":  # braincl/methods/braincl.py, task by task
+            codec_epochs = int(p.get("codec_epochs") or 10)
+            wake_epochs = epochs if p.get("wake_epochs") is None else int(p["wake_epochs"])
+            sleep_epochs = epochs if p.get("sleep_epochs") is None else int(p["sleep_epochs"])
+            w["from_disk"] += n                     # the task's images are read once (spill.read_images)
+            w["codec_train"] += (int(p["codec_steps"]) * int(p.get("codec_batch_size") or 16)
+                                 if p.get("codec_steps") else codec_epochs * n)
+            w["compress"] += n                      # every training image becomes a cue (working memory)
+            cue_bytes = res * res * CUE_BPP / 8 + 8
+            old_cues = min(budget_b / cue_bytes, past)
+            w["decompress"] += 3 * n                # working memory recalled for wake, transfer and sleep
+            w["infer"] += wake_epochs * n + n       # wake: frozen backbone forward; selection features
             if p.get("sleep", True):
-                w["decompress"] += cues             # decoded once per phase (cache_recall)
-                w["train"] += int(p.get("sleep_epochs", 60)) * cues
+                w["decompress"] += old_cues         # long-term memory recalled once per sleep (cache_recall)
+                w["train"] += sleep_epochs * n * (2 if t > 0 else 1)  # er's draws per epoch
         else:
             w["train"] += epochs * (n + buffer)     # unknown method: replay-like
             w["from_disk"] += epochs * n
@@ -348,13 +299,10 @@ def estimate(jobs: list[dict], costs: dict, ratio: float) -> list[dict]:
     for job in jobs:
         cfg = job["cfg"]
         key, _, res = data_size(cfg)
-        stem = (cfg["model"].get("params") or {}).get("stem", "auto")
         work = job_work(cfg)
         from_disk = work.pop("from_disk")
-        work["analysis"], work["synthesis"] = work["compress"], work["decompress"]
-        cpu_s = {op: n * (net_cost(costs, res, stem, op) if op in ("train", "infer")
-                          else coder_cost(costs, res, op) if op in ("compress", "decompress")
-                          else at_size(costs["codec"], res, op)) for op, n in work.items()}
+        per = costs["shapes"][shape_case(cfg)]
+        cpu_s = {op: n * per[op] for op, n in work.items() if op in per}
         # A GPU cannot outrun its loader: images are decoded (files) or just augmented (in-memory
         # buffers, recalled cues) by train.num_workers CPU workers at this CPU's per-core speed (an
         # assumption for the node); the job takes the longer of network time and loading time.
@@ -362,11 +310,12 @@ def estimate(jobs: list[dict], costs: dict, ratio: float) -> list[dict]:
         loaded = work["train"] + work["codec_train"] + work["infer"]
         load_s = (from_disk * costs["loading"][LOAD_FORMAT.get(cfg["dataset"]["name"], "memory")]
                   + max(0.0, loaded - from_disk) * costs["loading"]["memory"]) / workers
-        net_s = sum(v / ratio for op, v in cpu_s.items() if op not in ("compress", "decompress"))
+        coder_s = sum(cpu_s[op] * CODER_SHARE[op] for op in CODER_SHARE)
+        net_s = sum(v * (1 - CODER_SHARE.get(op, 0.0)) / ratio for op, v in cpu_s.items())
         gpu_train = max(net_s, load_s)
-        # The entropy coder runs on the CPU even on a GPU node: compress/decompress are not scaled.
-        gpu_s = gpu_train + cpu_s["compress"] + cpu_s["decompress"]
-        rows.append({"dataset": job["dataset"], "data": key, "protocol": job["protocol"], "method": job["method"],
+        # The entropy coder runs on the CPU even on a GPU node: its share is not scaled.
+        gpu_s = gpu_train + coder_s
+        rows.append({"dataset": job["dataset"], "data": key, "case": shape_case(cfg), "protocol": job["protocol"], "method": job["method"],
                      "budget": job["budget"], "seed": job["seed"], "resolution": res,
                      "images": {**{k: round(v) for k, v in work.items()}, "read_from_disk": round(from_disk)},
                      "cpu_hours": round(sum(cpu_s.values()) / 3600, 2), "gpu_hours": round(gpu_s / 3600, 3),
@@ -374,38 +323,59 @@ def estimate(jobs: list[dict], costs: dict, ratio: float) -> list[dict]:
     return rows
 
 
+def resources(rows: list[dict], costs: dict, ratio: float, projection: list[dict], safety: float,
+              min_minutes: int) -> dict:
+    """``{label}/{method}: {runtime, mem_mb, cpus_per_task}`` plus ``default`` (the largest of each). The
+    label is the data set's, or the MedMNIST flag's (the workflow looks a job up by label first)."""
+    mem = {}
+    for p in projection:  # paper_shape.json: projected request per data label, method and budget
+        key = (p["data"], p["method"])
+        mem[key] = max(mem.get(key, 0), int(p["request_bytes"]) // 2**20)
+    out: dict = {}
+    for r in rows:
+        key = f"{r['data']}/{r['method']}"  # the run's label: each MedMNIST flag is sized on its own
+        measured = r["method"] if (r["data"], r["method"]) in mem else "er"
+        mem_mb = mem.get((r["data"], measured)) or mem.get((r["dataset"], measured))
+        if mem_mb is None:
+            raise SystemExit(f"cost_model: paper_shape.json projects no memory for {r['data']}; rerun benchmarks/paper_shape.py")
+        # Loader workers to feed the GPU: loading seconds per image x GPU training images per second.
+        gpu_img_s = ratio / costs["shapes"][r["case"]]["train"]
+        workers = math.ceil(costs["loading"][LOAD_FORMAT.get(r["dataset"], "memory")] * gpu_img_s)
+        res = {"runtime": math.ceil(max(min_minutes, r["gpu_hours"] * 60 * safety)), "mem_mb": mem_mb,
+               "cpus_per_task": int(min(16, max(2, workers + 1)))}
+        old = out.get(key)
+        out[key] = res if old is None else {k: max(old[k], res[k]) for k in res}
+    out["default"] = {k: max(v[k] for v in out.values()) for k in ("runtime", "mem_mb", "cpus_per_task")}
+    return out
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--grid", type=Path, default=ROOT / "config" / "paper.yaml")
+    ap.add_argument("--paper-shape", type=Path, default=PAPER_SHAPE, help="full-shape measurements (benchmarks/paper_shape.py)")
     ap.add_argument("--out", type=Path, help="write OUT.json and OUT.md")
-    ap.add_argument("--runtimes", type=Path, help="write {dataset}/{method}: minutes here")
+    ap.add_argument("--resources", type=Path, help="write {dataset}/{method}: {runtime, mem_mb, cpus_per_task} here")
     ap.add_argument("--safety", type=float, default=1.5)
     ap.add_argument("--min-minutes", type=int, default=30, help="floor of every SLURM runtime (start-up, data checks)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--quick", action="store_true", help="fewer timing repetitions")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    costs = measure_all(args.quick)
-    ratio = GPU["resnet18_224_train_img_per_s"] * costs["resnet18"][224]["train"]
+    costs = {"shapes": load_costs(args.paper_shape), "loading": measure_loading(4)}
+    shape_record = json.loads(args.paper_shape.read_text())
+    ratio = GPU["resnet18_224_train_img_per_s"] * costs["shapes"]["imagenet100_224"]["train"]
     jobs, source = load_jobs(args.grid)
     rows = estimate(jobs, costs, ratio)
     total_gpu = sum(r["gpu_hours"] for r in rows)
-    runtimes = {}
-    for r in rows:
-        key = f"{r['dataset']}/{r['method']}"  # every MedMNIST flag shares the slowest one's runtime
-        minutes = math.ceil(max(args.min_minutes, r["gpu_hours"] * 60 * args.safety))
-        runtimes[key] = max(runtimes.get(key, 0), minutes)
-    runtimes["default"] = max(runtimes.values()) if runtimes else args.min_minutes
+    res = resources(rows, costs, ratio, shape_record["projection"], args.safety, args.min_minutes)
+    shown = args.paper_shape.resolve().relative_to(ROOT) if args.paper_shape.resolve().is_relative_to(ROOT) else args.paper_shape
     result = {
         "benchmark": "cost_model_paper",
         "command": "python benchmarks/cost_model.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "grid_source": source,
-        "measured_on": f"CPU ({platform.machine()}), {args.threads} torch thread(s), shared with other processes; "
-                       "no GPU was available. Per-image costs are indicative.",
-        "per_image_cpu_ms": {net: {str(s): {k: round(1000 * v, 3) for k, v in c.items()} for s, c in tab.items()}
-                             for net, tab in costs.items() if net != "loading"},
+        "per_image_source": f"{shown} ({shape_record['date']}, {shape_record['machine']['cpu']}, "
+                            f"{shape_record['machine']['cores']} cores, shared; no GPU)",
+        "per_image_cpu_ms": {case: {op: round(1000 * v, 3) for op, v in c.items()} for case, c in costs["shapes"].items()},
         "loading_cpu_ms_per_image": {k: round(1000 * v, 3) for k, v in costs["loading"].items()},
         "cue_bpp_assumed": CUE_BPP,
         "gpu": {**GPU, "gpu_over_cpu_ratio": round(ratio, 1), "assumption": True},
@@ -414,19 +384,22 @@ def main(argv=None) -> dict:
         "total_gpu_hours": round(total_gpu, 1),
         "total_cpu_hours_this_machine": round(sum(r["cpu_hours"] for r in rows), 1),
         "rows": rows,
-        "runtimes_minutes": runtimes,
+        "resources": res,
     }
     print(f"{len(rows)} jobs from {source}: {total_gpu:.1f} GPU-hours on the assumed {GPU['name']} "
           f"(GPU/CPU ratio {ratio:.0f}); {result['total_cpu_hours_this_machine']:.0f} CPU-hours here")
     if args.out:
         write(result, args.out)
-    if args.runtimes:
-        args.runtimes.parent.mkdir(parents=True, exist_ok=True)
-        header = (f"# SLURM runtime per job in minutes, keyed {{dataset}}/{{method}}: the slowest budget and seed, x{args.safety},\n"
-                  f"# rounded up, at least {args.min_minutes}. Written by: {result['command']}\n"
-                  f"# Estimated from per-image costs measured on a CPU and an ASSUMED GPU/CPU ratio; see "
-                  f"results/benchmarks/cost_model_paper.md.\n")
-        args.runtimes.write_text(header + yaml.safe_dump(runtimes, sort_keys=True))
+    if args.resources:
+        args.resources.parent.mkdir(parents=True, exist_ok=True)
+        header = (f"# SLURM resources per training job, keyed by the run's label (data set or MedMNIST flag)\n"
+                  f"# and method; every budget, seed and protocol of the pair takes the largest): runtime in minutes (GPU estimate x{args.safety}, at least {args.min_minutes}),\n"
+                  "# mem_mb (projected host memory of the full job, results/benchmarks/paper_shape.md), cpus_per_task\n"
+                  "# (loader workers that keep the GPU fed, plus the main process; the job runs train.threads = cpus_per_task).\n"
+                  f"# Written by: {result['command']}\n"
+                  "# From per-image costs measured at full shape on a CPU and an ASSUMED GPU/CPU ratio: see\n"
+                  "# results/benchmarks/cost_model_paper.md and docs/paper_grid.md.\n")
+        args.resources.write_text(header + yaml.safe_dump(res, sort_keys=True, default_flow_style=None))
     return result
 
 
@@ -439,12 +412,11 @@ def write(result: dict, out: Path) -> None:
     lines = [
         "# Cost model of the paper grid", "",
         f"Command: `{result['command']}`", "",
-        f"Grid: {result['grid_source']}. Per-image costs measured on: {result['measured_on']}", "",
+        f"Grid: {result['grid_source']}. Per-image CPU costs from the full-shape runs: {result['per_image_source']}.", "",
         f"GPU: {result['gpu']['name']}; {result['gpu']['source']}. GPU/CPU throughput ratio "
-        f"{result['gpu']['gpu_over_cpu_ratio']} (ASSUMED, not calibrated on a GPU), applied to every "
-        "network operation (the codec's analysis and synthesis transforms included); CompressAI's rANS "
-        "coding (`compress`/`decompress` below: the entropy bottleneck's coder alone, scaled linearly in "
-        "pixels from 64 px) stays at CPU speed.", "",
+        f"{result['gpu']['gpu_over_cpu_ratio']} (ASSUMED, not calibrated on a GPU), applied to training, "
+        "evaluation, codec training and the codec's transforms; the rANS coder's share of encoding and recall "
+        "(`CODER_SHARE`, measured apart at 64 px: about 10%) stays at CPU speed.", "",
         f"**{result['jobs']} jobs, {result['total_gpu_hours']} GPU-hours in total** "
         f"({result['total_cpu_hours_this_machine']} CPU-hours at this machine's speed).", "",
         "Assumptions beyond the GPU ratio: image counts per data set (`DATA_SIZES`), BrainCL cues at "
@@ -452,20 +424,21 @@ def write(result: dict, out: Path) -> None:
         "forward per training image, the loader (train.num_workers workers at this CPU's per-core speed, "
         "loading cost per format below) bounds each training step from below, protocols that shrink the training set (long-tail) are costed at "
         "full size. Each method's image counts are in `job_work` and in the JSON rows.", "",
-        "## Per-image CPU cost (ms)", "", "| network | px | operation | ms |", "|---|---:|---|---:|",
-        *[f"| {net} | {s} | {k} | {v} |" for net, tab in result["per_image_cpu_ms"].items()
-          for s, c in tab.items() for k, v in c.items()], "",
+        "## Per-image CPU cost at full shape (ms; train includes reading and augmentation on one core)", "",
+        "| shape (paper_shape case) | operation | ms |", "|---|---|---:|",
+        *[f"| {case} | {k} | {v} |" for case, c in result["per_image_cpu_ms"].items() for k, v in c.items()], "",
         "Loading and augmentation, CPU ms per image on one core: "
         + ", ".join(f"{k} {v}" for k, v in result["loading_cpu_ms_per_image"].items()) + ".", "",
         "## GPU-hours per dataset and method (all budgets and seeds)", "",
-        "| data | protocol | method | jobs | GPU-hours (sum) | slowest job (h) | SLURM runtime of `dataset/method` (min) |",
-        "|---|---|---|---:|---:|---:|---:|",
+        "| data | protocol | method | jobs | GPU-hours (sum) | slowest job (h) | `dataset/method`: runtime (min) | mem_mb | cpus_per_task |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for (d, data, proto, m), rs in sorted(by_pair.items()):
-        key = f"{d}/{m}"
+        key = f"{data}/{m}"
         lines.append(f"| {data} | {proto} | {m}{' (loader-bound)' if any(r['loader_bound'] for r in rs) else ''} | "
                      f"{len(rs)} | {sum(r['gpu_hours'] for r in rs):.2f} | "
-                     f"{max(r['gpu_hours'] for r in rs):.3f} | {result['runtimes_minutes'].get(key, '')} |")
+                     f"{max(r['gpu_hours'] for r in rs):.3f} | {result['resources'][key]['runtime']} | "
+                     f"{result['resources'][key]['mem_mb']} | {result['resources'][key]['cpus_per_task']} |")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 

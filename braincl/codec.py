@@ -154,7 +154,7 @@ def train_codec(codec: nn.Module, images: torch.Tensor, *, lmbda: float, epochs:
     main_params = [p for n, p in codec.named_parameters() if not n.endswith(".quantiles") and p.requires_grad]
     opt = torch.optim.Adam(main_params, lr=lr)
     aux_opt = torch.optim.Adam(aux_params, lr=aux_lr)
-    data = pad_to_multiple(to_unit(images), codec.downsampling)
+    data = images  # uint8; converted per batch (a float copy of a whole task is 4x its bytes)
     per_epoch = max(1, math.ceil(len(data) / batch_size))
     total = steps if steps is not None else epochs * per_epoch
     gen = torch.Generator().manual_seed(seed)
@@ -168,7 +168,7 @@ def train_codec(codec: nn.Module, images: torch.Tensor, *, lmbda: float, epochs:
         if len(order) < batch_size:  # reshuffle once the current permutation runs out
             order = torch.cat([order, torch.randperm(len(data), generator=gen)])
         idx, order = order[:batch_size], order[batch_size:]
-        x = data[idx].to(device)
+        x = pad_to_multiple(to_unit(data[idx]), codec.downsampling).to(device)
         drawn += len(x)
         with flops.step(tuple(x.shape)):
             out = codec(x)

@@ -192,19 +192,24 @@ class CueStore:
 
     def recall(self, decoders, batch_size: int = 512, device="cpu"):
         """Decode every cue through its task's ``CompletionNet``: (uint8 images, int64 labels),
-        in store order."""
+        in store order. Each batch is written straight into one output array (``spill.uint8_buffer``:
+        in RAM, or a memory-mapped file where the job's memory would not hold it); the batches are
+        those of decoding each task's cues at once, so both placements hold the same bytes."""
         import torch
+
+        from .spill import uint8_buffer
 
         if len(self) == 0:
             return torch.zeros((0,), dtype=torch.uint8), np.zeros(0, dtype=np.int64)
-        parts: dict[int, torch.Tensor] = {}
+        images = None
         for task in self.task_ids():
             idx = np.flatnonzero(self.tasks == task)
-            parts[task] = decoders[task].recall(self.verified(idx), self.shapes[task], batch_size, device)
-        first = next(iter(parts.values()))
-        images = torch.empty((len(self), *first.shape[1:]), dtype=torch.uint8)
-        for task, imgs in parts.items():
-            images[torch.as_tensor(np.flatnonzero(self.tasks == task))] = imgs
+            for start in range(0, len(idx), batch_size):
+                part = idx[start:start + batch_size]
+                imgs = decoders[task].recall(self.verified(part), self.shapes[task], batch_size, device)
+                if images is None:
+                    images = uint8_buffer((len(self), *imgs.shape[1:]), f"{len(self)} recalled cues")
+                images[torch.as_tensor(part)] = imgs
         return images, self.labels.astype(np.int64)
 
 

@@ -284,8 +284,11 @@ class BrainCL(Learner):
         into working memory, and drop the separation network."""
         from ..codec import build_codec, encode, freeze, train_codec
 
+        from ..memory.spill import read_images
+
         p, device = self.params, self.engine.device
-        images = task.train.images()
+        # Chunked into one array (RAM, or a memory-mapped file where the job's memory would not hold it).
+        images = read_images(task.train.source, task.train.indices, f"task {task.index + 1} training images")
         if p["memory_format"] != "cues":
             return self.store_task(task, images)
         shared = self.decoders[0].g_s if (p["completion"] == "shared" and self.decoders) else None

@@ -124,12 +124,47 @@ def _runtimes():
 RUNTIMES = _runtimes()
 
 
-def train_runtime(wc):
-    """Minutes for SLURM: from the cost model's table (keyed by label or data set, then method) when
-    given, else the configured default."""
-    fallback = RUNTIMES.get("default", config["resources"]["train"]["runtime"])
+def _resources_table():
+    """``resources_file``: {dataset/method: {runtime, mem_mb, cpus_per_task}} from benchmarks/cost_model.py."""
+    path = config.get("resources_file")
+    if not path:
+        return {}
+    full = _experiment_path(path)
+    if not full.is_file():
+        raise ValueError(f"resources_file {path} not found: make it with `python benchmarks/cost_model.py --resources {path}` "
+                         "or set resources_file: null")
+    with open(full) as fh:
+        return yaml.safe_load(fh) or {}
+
+
+RESOURCES = _resources_table()
+
+
+def _job_table_value(wc, table, name=None):
     loader, method = job_for(wc)["dataset"], wc.method.split("+")[0]
-    return int(RUNTIMES.get(f"{wc.dataset}/{method}", RUNTIMES.get(f"{loader}/{method}", fallback)))
+    for key in (f"{wc.dataset}/{method}", f"{loader}/{method}", "default"):
+        if key in table:
+            return table[key] if name is None else table[key].get(name)
+    return None
+
+
+def train_resource(name):
+    """A training job's ``name`` (runtime, mem_mb, cpus_per_task) from ``resources_file`` (keyed by label or
+    data set, then method), else the workflow config's resources.train (threads for cpus_per_task)."""
+    default = config["resources"]["train"]["threads" if name == "cpus_per_task" else name]
+
+    def lookup(wc):
+        value = _job_table_value(wc, RESOURCES, name)
+        if value is None and name == "runtime":
+            value = _job_table_value(wc, RUNTIMES)
+        return int(value if value is not None else default)
+
+    return lookup
+
+
+def train_runtime(wc):
+    """Minutes for SLURM: from the cost model's tables when given, else the configured default."""
+    return train_resource("runtime")(wc)
 
 
 wildcard_constraints:

@@ -18,11 +18,13 @@ rule train:
         sets=lambda wc: " ".join(f"--set '{s}'" for s in job_for(wc)["sets"]),
         outdir=lambda wc, output: str(Path(output[0]).parent),
         python=PYTHON,
-    threads: TRAIN["threads"]
+    # Snakemake caps threads at --cores (the submit host's CPUs when unset); the job's own allocation
+    # is cpus_per_task, so the run takes its thread count from there.
+    threads: train_resource("cpus_per_task")
     resources:
-        mem_mb=TRAIN["mem_mb"],
+        mem_mb=train_resource("mem_mb"),
         runtime=train_runtime,
-        cpus_per_task=TRAIN["threads"],
+        cpus_per_task=train_resource("cpus_per_task"),
         **{k: TRAIN[k] for k in ("gpu", "gpu_model", "gres") if TRAIN.get(k)},
     conda:
         "../envs/braincl.yaml"
@@ -30,5 +32,5 @@ rule train:
         CONTAINER
     shell:
         "echo slurm_job=${{SLURM_JOB_ID:-none}} host=$(hostname) > {log}; "
-        "{params.python} -m braincl.cli run {params.experiment} {params.sets} --set train.threads={threads} "
+        "{params.python} -m braincl.cli run {params.experiment} {params.sets} --set train.threads={resources.cpus_per_task} "
         "--out {params.outdir} --quiet >> {log} 2>&1"
