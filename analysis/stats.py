@@ -63,8 +63,14 @@ def top_k_share(eigenvalues, k: int = 5) -> float:
 
 
 def by_seed(values) -> pd.Series:
-    """One finite value per seed: a Series indexed by seed as given, a sequence as seeds 0, 1, ..."""
-    s = values.copy() if isinstance(values, pd.Series) else pd.Series(list(values), dtype=float)
+    """One finite value per seed: a Series or a mapping indexed by seed as given, a sequence as seeds
+    0, 1, ... (a mapping is not a sequence: ``list(dict)`` would be its seeds, not its values)."""
+    if isinstance(values, pd.Series):
+        s = values.copy()
+    elif isinstance(values, Mapping):
+        s = pd.Series(dict(values), dtype=float)
+    else:
+        s = pd.Series(list(values), dtype=float)
     s = pd.to_numeric(s, errors="coerce").astype(float)
     return s[np.isfinite(s)]
 

@@ -101,7 +101,7 @@ def test_committed_paper_shape_record_covers_every_paper_shape():
 
 
 def test_paper_grid_job_count_in_the_docs_is_the_dry_runs():
-    """docs/paper_grid.md states what `snakemake all -n --configfile config/paper.yaml` plans."""
+    """docs/paper_grid.md and README.md state what `snakemake all -n --configfile config/paper.yaml` plans."""
     import os
     import re
     import subprocess
@@ -117,4 +117,7 @@ def test_paper_grid_job_count_in_the_docs_is_the_dry_runs():
     total = int(re.search(r"^total\s+(\d+)\s*$", log, re.M).group(1))
     train = int(re.search(r"^train\s+(\d+)\s*$", log, re.M).group(1))
     assert (int(stated.group(1)), int(stated.group(2))) == (total, train)
+    readme = re.search(r"(\d+) jobs, (\d+) of them training", (ROOT / "README.md").read_text())
+    assert readme, "README.md's paper-grid section must say: N jobs, M of them training"
+    assert (int(readme.group(1)), int(readme.group(2))) == (total, train)
     assert "results/runs/" not in log.replace("results/paper/runs/", "")  # never the committed MNIST records

@@ -95,3 +95,14 @@ def test_aggregate_over_budgets_pairs_each_seed_across_them():
     assert agg.boot_lo <= agg.mean <= agg.boot_hi  # rliable's stratified bootstrap
     assert verdict(agg) == REPRODUCED and "stratified bootstrap" in agg.text()
     assert aggregate([(a1, b1), (a2, b2)]) == aggregate([(a1, b1), (a2, b2)])
+
+
+def test_by_seed_reads_a_mapping_by_its_seeds():
+    """A dict of seed -> value pairs by seed, like a Series; list(dict) would have given its keys."""
+    import pandas as pd
+
+    from analysis.stats import by_seed, difference
+
+    assert by_seed({0: 0.5, 2: 0.7}).to_dict() == {0: 0.5, 2: 0.7}
+    d = difference({0: 0.9, 1: 0.8, 2: 0.7}, pd.Series({0: 0.8, 1: 0.7, 2: 0.6}))
+    assert d.paired and d.n == 3 and abs(d.mean - 0.1) < 1e-12

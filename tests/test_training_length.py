@@ -1,4 +1,4 @@
-"""The second training length (issue 11): the ranking functions and the table and figure that
+"""The second training length: the ranking functions and the table and figure that
 compare the default grid with its longer-trained copy, on synthetic records with known numbers."""
 
 import math
