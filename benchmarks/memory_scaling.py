@@ -58,10 +58,11 @@ def paper_codec() -> dict:
 def codec_nbytes(channels: int, N: int, M: int, depth: int, decoder_precision: str, max_cdf_length: int,
                  size: int) -> tuple[int, int]:
     """(decoder bytes, entropy-table bytes bound) of one task's completion network."""
-    from braincl.codec import CompletionNet, build_codec, strip_density_model, tables_nbytes_bound
+    from braincl.codec import PRECISIONS, build_codec, tables_nbytes_bound
+    from braincl.memory.budget import module_nbytes
 
     codec = build_codec(channels, N, M, depth=depth)
-    dec = CompletionNet(codec.g_s, strip_density_model(codec.entropy_bottleneck), (size, size), decoder_precision).decoder_nbytes()
+    dec = module_nbytes(codec.g_s, PRECISIONS[decoder_precision])  # as CompletionNet.decoder_nbytes charges it
     return dec, tables_nbytes_bound(M, max_cdf_length)
 
 

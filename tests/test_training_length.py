@@ -89,8 +89,8 @@ def test_figure_draws_both_lengths(two_lengths):
     fig, note = training_length(two_lengths)
     assert note is None
     panels = {a.get_title(): a for a in fig.axes if a.get_visible() and a.get_title()}
-    assert sorted(panels) == ["mnist5k, 1.00 KB", "mnist5k, no budget"]
-    ax = panels["mnist5k, 1.00 KB"]
+    assert sorted(panels) == ["1 KB", "no budget"]  # one data set: panels are named by budget alone
+    ax = panels["1 KB"]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["4", "8"]
     assert len(ax.containers) == 3  # one errorbar line per budgeted method
 

@@ -133,8 +133,7 @@ def _resources_table():
     if not full.is_file():
         raise ValueError(f"resources_file {path} not found: make it with `python benchmarks/cost_model.py --resources {path}` "
                          "or set resources_file: null")
-    with open(full) as fh:
-        return yaml.safe_load(fh) or {}
+    return yamlio.read_file(full, "resources_file") or {}
 
 
 RESOURCES = _resources_table()
