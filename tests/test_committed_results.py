@@ -101,3 +101,20 @@ def test_committed_reference_der_cells_are_within_tolerance():
         for buffer in reference.BUFFERS:
             assert cells[(name, buffer)]["n"] == 3 and cells[(name, buffer)]["within"] == "yes", (name, buffer)
     assert cells[("DER, growing head", 200)]["within"] == "no"
+
+
+def test_reference_reservoir_runs_count_task_1_flops_like_task_2():
+    """FLOPs are counted per batch composition, not "first step x steps": with a reservoir buffer the
+    first step of task 1 has no replay, yet task 1's FLOPs per sample drawn must match task 2's, where
+    every step carries a replay batch (the committed Seq-MNIST reference, schema v4 on)."""
+    checked = 0
+    for r in records(RUNS / "seq-mnist"):
+        if r["schema_version"] < 4 or (r["config"]["method"].get("params") or {}).get("buffer") != "reservoir":
+            continue
+        per_sample = []
+        for task in r["compute"]["per_task"][:2]:
+            phase = task["phases"]["train"]
+            per_sample.append(phase["flops"] / phase["samples"])
+        assert per_sample[0] == pytest.approx(per_sample[1], rel=0.10), (r["run"], per_sample)
+        checked += 1
+    assert checked >= 9, f"expected the reference's ER, DER and DER++ runs, checked {checked}"
