@@ -18,8 +18,9 @@ from braincl.runner import CHECKPOINT, run_experiment
 from tests.conftest import tiny_overrides
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
-# long enough (five tasks) that the first run is still training when the second has imported torch
-SETS = tiny_overrides("er", "60KB", **{"scenario.num_tasks": 5})
+# long enough (five tasks of three epochs) that the first run is still training when the second, started
+# once the first holds the folder, has imported torch and reaches the lock
+SETS = tiny_overrides("er", "60KB", **{"scenario.num_tasks": 5, "train.epochs": 3})
 
 
 def _cli(out: Path, cfg: Path) -> list[str]:
@@ -59,8 +60,15 @@ def test_two_concurrent_runs_one_refuses_the_other_matches_a_lone_run(tmp_path):
     cfg = tmp_path / "exp.yaml"
     cfg.write_text("{}\n")
     out = tmp_path / "shared"
-    procs = [subprocess.Popen(_cli(out, cfg), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    # The second starts once the first holds the folder: started together, a loaded machine can delay one
+    # process's imports past the other's whole run, and then nothing is contested.
+    first = subprocess.Popen(_cli(out, cfg), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (out / run_lock.LOCK_NAME).exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (out / run_lock.LOCK_NAME).exists(), "the first run never took the folder"
+    second = subprocess.Popen(_cli(out, cfg), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs = [first, second]
     results = [(p, *p.communicate(timeout=600)) for p in procs]
     codes = sorted(p.returncode for p, _, _ in results)
     assert codes == [0, 2], [(p.returncode, err) for p, _, err in results]
