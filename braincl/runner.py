@@ -174,26 +174,40 @@ def check_out_dir(out_dir: str | Path) -> list[Path]:
             f"output folder (--out) is {'empty' if not str(out_dir) else 'only spaces'}; give a folder path, "
             "e.g. --out results/scratch/run1")
     out_dir = Path(out_dir)
-    missing, node = [], out_dir
-    while not node.exists() and node != node.parent:
-        missing.append(node)
-        node = node.parent
-    if not node.is_dir():
-        what = "is a file" if node == out_dir else f"lies under {node}, which is a file"
-        raise config_mod.ConfigError(f"output folder (--out) {out_dir} {what}, not a folder; give a folder path")
-    try:
-        for folder in reversed(missing):
-            folder.mkdir()
-        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=out_dir)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise config_mod.ConfigError(
-            f"output folder (--out) {out_dir} cannot be written ({err.strerror or err}); choose a folder you "
-            "can write to") from None
-    finally:
-        _remove_empty(missing)
-    return missing
+    # Runs started together on a new folder each create it, probe it and remove it again: a folder that
+    # vanishes under one check was removed by another check, and the check looks again.
+    attempts = 10
+    for attempt in range(attempts):
+        missing, node = [], out_dir
+        while not node.exists() and node != node.parent:
+            missing.append(node)
+            node = node.parent
+        if not node.is_dir():
+            if not node.exists():
+                continue  # removed between the two looks
+            what = "is a file" if node == out_dir else f"lies under {node}, which is a file"
+            raise config_mod.ConfigError(f"output folder (--out) {out_dir} {what}, not a folder; give a folder path")
+        try:
+            for folder in reversed(missing):
+                folder.mkdir(exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=out_dir)
+            os.close(fd)
+            os.unlink(probe)
+            return missing
+        except OSError as err:
+            # FileNotFoundError / FileExistsError on a folder: another check removed or made it under us
+            # (a folder that can never be made, e.g. under /proc, fails every attempt and is reported)
+            raced = isinstance(err, FileNotFoundError) or (
+                isinstance(err, FileExistsError) and not (err.filename and Path(err.filename).is_file()))
+            if not raced or attempt == attempts - 1:
+                raise config_mod.ConfigError(
+                    f"output folder (--out) {out_dir} cannot be written ({err.strerror or err}); choose a folder "
+                    "you can write to") from None
+        finally:
+            _remove_empty(missing)
+        time.sleep(0.01 * (attempt + 1))  # let the other check finish before looking again
+    raise config_mod.ConfigError(f"output folder (--out) {out_dir} kept disappearing while it was checked; is "
+                                 "another process removing it?")
 
 
 def _remove_empty(folders: list[Path]) -> None:

@@ -138,3 +138,19 @@ def test_a_kept_checkpoint_has_the_mode_of_the_other_outputs(tmp_path, umask):
     modes = {name: (tmp_path / "run" / name).stat().st_mode & 0o777 for name in ("metrics.json", CHECKPOINT)}
     assert set(modes.values()) == {0o666 & ~umask}, modes
     assert (tmp_path / "alone.pt").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_simultaneous_checks_of_a_new_folder_never_fail(tmp_path):
+    """Runs started together on a folder that does not exist yet each create it, probe it and remove
+    it again; one check's removal must not make another report the folder as unwritable. (Which of
+    them removes the folder last is a race: it may stay, empty, and the run that wins the lock uses it.)"""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from braincl.runner import check_out_dir
+
+    for i in range(20):
+        out = tmp_path / f"new{i}" / "run"
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda _: check_out_dir(out), range(4)))
+        assert all(isinstance(r, list) for r in results)
+        assert not out.exists() or not any(out.iterdir())  # no probe file left behind
