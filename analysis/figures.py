@@ -62,6 +62,11 @@ def _legend_height(n: int, ncols: int) -> float:
     return LEGEND_ROW_IN * -(-n // ncols) + 0.1
 
 
+def _dataset_pair_rows(datasets, methods):
+    """A double-column figure with one row of two panels per data set and room for a method legend."""
+    return style.figure(style.DOUBLE_COLUMN, 2.1 * len(datasets) + 0.3 + _legend_height(len(methods), 7),
+                        len(datasets), 2)
+
 def _offsets(methods: list[str], step: float) -> dict[str, float]:
     """Horizontal offsets that keep methods drawn at the same x apart (centred on the true x)."""
     n = len(methods)
@@ -168,8 +173,7 @@ def accuracy_vs_budget(res: Results, weighting: str = "sample"):
     col = f"avg_acc_{weighting}"
     datasets = sorted(df["dataset"].unique())
     methods = style.method_order(df["method"])
-    fig, axes = style.figure(style.DOUBLE_COLUMN, 2.1 * len(datasets) + 0.3 + _legend_height(len(methods), 7),
-                             len(datasets), 2)
+    fig, axes = _dataset_pair_rows(datasets, methods)
     handles = {}
     for r, dataset in enumerate(datasets):
         sub = df[df["dataset"] == dataset].assign(acc=lambda d: d[col] * 100)
@@ -238,8 +242,7 @@ def feature_spectra(res: Results):
     ranks = ranks[ranks["method"].isin(SPECTRA_METHODS)]
     datasets = sorted(df["dataset"].unique())
     methods = style.method_order(df["method"])
-    fig, axes = style.figure(style.DOUBLE_COLUMN, 2.1 * len(datasets) + 0.3 + _legend_height(len(methods), 7),
-                             len(datasets), 2)
+    fig, axes = _dataset_pair_rows(datasets, methods)
     handles = {}
     for r, dataset in enumerate(datasets):
         sub = df[df["dataset"] == dataset]
@@ -324,7 +327,7 @@ def accuracy_vs_flops(res: Results, weighting: str = "sample"):
                 filled = key < 0 or key == max(budgets)
                 dy = 0 if key < 0 or len(budgets) < 2 else (0.17 if filled else -0.17)
                 for ax, values in ((fax, g["total"]), (aax, g["acc"])):
-                    h = ax.errorbar(values.mean(), pos[method] + dy, xerr=values.std(ddof=1) if len(values) > 1 else 0,
+                    ax.errorbar(values.mean(), pos[method] + dy, xerr=values.std(ddof=1) if len(values) > 1 else 0,
                                     ls="none", marker=kw["marker"], ms=kw["ms"], color=kw["color"], mec=kw["color"],
                                     mfc=kw["color"] if filled else "white", mew=0.8, elinewidth=0.6, capthick=0.6,
                                     zorder=kw["zorder"])

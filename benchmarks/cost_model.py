@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import sys
 import time
 from pathlib import Path
@@ -36,7 +35,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
