@@ -124,6 +124,34 @@ def test_wake_freezes_the_backbone_only_when_asked(tiny_cfg, freeze):
     assert not torch.equal(head, learner.model.head.fc.weight)
 
 
+@pytest.mark.parametrize("scope", ["new", "seen"])
+def test_wake_loss_reaches_old_classes_only_with_seen_scope(tiny_cfg, scope):
+    """wake_ce_scope new: the wake's loss gives the old classes' output rows no gradient at all, so
+    the wake cannot push the old logits down on data that has none of them; seen: it does."""
+    from braincl.engine import cross_entropy_step
+
+    cfg = tiny_cfg("braincl", budget="30KB", **SMALL, **{"method.params.wake_ce_scope": scope})
+    learner, scenario = build_learner(cfg)
+    first = scenario.task(0)
+    learner.begin_task(first)
+    learner.train_task(first)
+    learner.end_task(first)
+    task = scenario.task(1)
+    learner.begin_task(task)
+    wm = learner.encode_task(task)
+    batch = next(iter(learner.engine.loader(learner.recalled(wm, learner.ctx.train_transform, "wake"),
+                                            shuffle=False)))
+    step = learner.wake_step(task) or cross_entropy_step(learner.model)
+    learner.model.zero_grad(set_to_none=True)
+    step(batch, None).backward()
+    grad = learner.model.head.fc.weight.grad
+    old = min(task.classes)
+    assert old == len(first.classes) and grad.shape[0] == old + len(task.classes)
+    assert torch.count_nonzero(grad[old:]) > 0
+    assert (torch.count_nonzero(grad[:old]) == 0) == (scope == "new")
+    assert learner.info()["ablations"]["wake_ce_scope"] == scope
+
+
 def test_sleep_off_means_no_sleep_training(tiny_cfg):
     cfg = tiny_cfg("braincl", budget="30KB", **SMALL, **{"method.params.sleep": False})
     learner, scenario = build_learner(cfg)

@@ -4,7 +4,9 @@ Per task (the paper's critical path, Sec. "Method"):
 1. Memory encoding: train the task's codec (``braincl.codec``), freeze its completion network and
    entropy tables, encode every training image into a cue (working memory), discard ``g_a``.
 2. Wake: the backbone is frozen (kept in eval mode, so its weights and BN statistics stay
-   bit-identical); only the classifier learns, from the recalled current-task samples.
+   bit-identical); only the classifier learns, from the recalled current-task samples, with a
+   cross-entropy over the current task's classes (``wake_ce_scope: new``; ``seen``: over every
+   class seen so far, which pushes the old logits down on data that holds none of them).
 3. Sleep: per class, select the cues whose features lie closest to the class mean and move them
    to long-term memory (as many per class as the byte budget allows, class-balanced, evicting the
    least representative old cues); then fine-tune the whole model on recalled samples of every
@@ -15,7 +17,7 @@ its stored precision (``decoders``) and entropy tables in their packed form (``e
 ``braincl.codec.pack_tables``). The cues' CRC32s are reported apart (``integrity``), not charged.
 Working memory exists only during its own task and is dropped before the runner charges the memory.
 
-Ablations (method params, recorded in the config and in ``info()``): ``sleep``, ``sleep_data``
+Ablations (method params, recorded in the config and in ``info()``): ``sleep``, ``wake_ce_scope``, ``sleep_data``
 (``current_task``: sleep fine-tunes the whole model for the same number of draws on the current
 task's working memory only, so the backbone still learns the task but nothing is replayed: the
 paper's consolidation ablation), ``freeze_backbone_in_wake`` (with ``equal_backbone_updates``: a wake
@@ -47,6 +49,7 @@ import copy
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from ..data.base import ImageDataset
@@ -57,8 +60,8 @@ from ..memory.exemplars import LABEL_DTYPE
 from ..memory.selection import select
 from ..registry import METHODS
 
-ABLATIONS = ("sleep", "sleep_data", "freeze_backbone_in_wake", "equal_backbone_updates", "completion", "selection", "lambda",
-             "lambda_convention", "N", "M", "depth", "decoder_precision", "memory_format")
+ABLATIONS = ("sleep", "sleep_data", "freeze_backbone_in_wake", "wake_ce_scope", "equal_backbone_updates", "completion",
+             "selection", "lambda", "lambda_convention", "N", "M", "depth", "decoder_precision", "memory_format")
 LABEL_BYTES = torch.tensor([], dtype=LABEL_DTYPE).element_size()
 
 
@@ -376,7 +379,7 @@ class BrainCL(Learner):
         model = self.model
         loader = self.engine.loader(self.recalled(wm, self.ctx.train_transform, "wake"), shuffle=True, drop_last=True)
         kwargs = dict(epochs=self.params["wake_epochs"], optimizer=self.params["wake_optimizer"] or None,
-                      desc=f"task {task.index + 1} wake", phase="wake")
+                      desc=f"task {task.index + 1} wake", phase="wake", step=self.wake_step(task))
         if not self.params["freeze_backbone_in_wake"]:
             stats = self.engine.fit(model, loader, **kwargs)
         else:
@@ -384,6 +387,18 @@ class BrainCL(Learner):
                 stats = self.engine.fit(model, loader, params=model.head.parameters(), train_mode=model.eval, **kwargs)
         self.engine.compute.add("wake", flops={"recall": self.recall_flops_per_cue(wm) * stats["samples"]})
         return stats
+
+    def wake_step(self, task):
+        """The wake's loss. ``wake_ce_scope: new`` classifies over the current task's logits only (as
+        ``lwf``'s ``ce_scope: new``, PyCIL): the wake sees no old class, and a cross-entropy over every
+        seen class (``seen``) only pushes the old logits down, which the sleep must then undo."""
+        if self.params["wake_ce_scope"] == "seen":
+            return None  # the engine's cross-entropy over every output
+        first = min(task.classes)
+
+        def step(batch, _):
+            return F.cross_entropy(self.model(batch[0])[:, first:], batch[1] - first)
+        return step
 
     def transfer_to_long_term(self, task, wm: CueStore) -> int:
         """Sleep's first step: order each new class's cues by the selection strategy, move them to
