@@ -80,12 +80,14 @@ for _group in TARGET_GROUPS:
 
 
 # Everything: the grid, every named group's runs, then every output rebuilt from all the records.
+# The claims also read the grid at five seeds (headline) and EWC's spectra (full).
 rule claims:
     localrule: True
     input:
         RUN_FILES,
         [f for g in TARGET_GROUPS for f in group_files(g)],
         lambda wc: [f for g in TARGET_GROUPS for f in target_runs(g)],
+        lambda wc: target_runs("headline") + target_runs("full"),
     log:
         f"{RESULTS}/logs/claims.log",
     params:
