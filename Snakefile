@@ -31,41 +31,26 @@ rule all:
         ANALYSIS_FILES,
 
 
-# The default grid at five seeds (config `targets.headline`), which the committed tables use, then
-# every table and figure again from all records present.
-rule headline:
-    localrule: True
-    input:
-        RUN_FILES,
-        lambda wc: target_runs("headline"),
-    log:
-        f"{RESULTS}/logs/headline.log",
-    params:
-        python=PYTHON,
-        args=ANALYSIS_ARGS,
-    conda:
-        "workflow/envs/braincl.yaml"
-    container:
-        CONTAINER
-    shell:
-        "{params.python} -m analysis {params.args} > {log} 2>&1"
+# headline: the default grid at five seeds (config `targets.headline`), which the committed tables use;
+# full: the methods outside the default grid (`targets.full`). Each trains its runs, then rebuilds
+# every table and figure from all records present.
+for _target in ("headline", "full"):
 
-
-# The methods outside the default grid (config `targets.full`), then every table and figure again
-# from all records present.
-rule full:
-    localrule: True
-    input:
-        RUN_FILES,
-        lambda wc: target_runs("full"),
-    log:
-        f"{RESULTS}/logs/full.log",
-    params:
-        python=PYTHON,
-        args=ANALYSIS_ARGS,
-    conda:
-        "workflow/envs/braincl.yaml"
-    container:
-        CONTAINER
-    shell:
-        "{params.python} -m analysis {params.args} > {log} 2>&1"
+    rule:
+        name:
+            _target
+        localrule: True
+        input:
+            RUN_FILES,
+            lambda wc, t=_target: target_runs(t),
+        log:
+            f"{RESULTS}/logs/{_target}.log",
+        params:
+            python=PYTHON,
+            args=ANALYSIS_ARGS,
+        conda:
+            "workflow/envs/braincl.yaml"
+        container:
+            CONTAINER
+        shell:
+            "{params.python} -m analysis {params.args} > {log} 2>&1"

@@ -18,9 +18,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -49,21 +49,14 @@ def validation_split():
 
 
 def measure(train: torch.Tensor, val: torch.Tensor, setting: dict, seed: int) -> dict:
-    from braincl.codec import build_codec, encode, freeze, psnr, train_codec
+    from rate_distortion import codec_row  # the same training and measurement as the test-split curve
 
-    torch.manual_seed(seed)
-    codec = build_codec(1, setting["N"], setting["M"], depth=2)
-    t0 = time.perf_counter()
-    train_codec(codec, train, lmbda=1e-2, steps=setting["steps"], batch_size=32, lr=setting["lr"],
-                aux_lr=10 * setting["lr"], progress=False, seed=seed, lambda_convention="compressai")
-    train_s = time.perf_counter() - t0
-    completion = freeze(codec, tuple(val.shape[-2:]), "fp16")
-    strings, shape = encode(codec, val, batch_size=512)
-    recalled = completion.recall(strings, shape, batch_size=512)
-    cue = float(np.mean([len(s) for s in strings]))
-    dec, tab = completion.decoder_nbytes(), completion.tables_nbytes()
-    return {**setting, "seed": seed, "val_psnr_db": psnr(val, recalled), "bytes_per_cue": cue, "decoder_bytes": dec,
-            "entropy_table_bytes": tab, "task_bytes": dec + tab + CUES_PER_TASK * cue, "train_s": train_s}
+    args = SimpleNamespace(N=setting["N"], M=setting["M"], depth=2, steps=setting["steps"], batch_size=32,
+                           lr=setting["lr"], precision="fp16", seed=seed)
+    row = codec_row(train, val, 1e-2, args)
+    cue, dec, tab = row["bytes_per_sample"], row["decoder_bytes"], row["entropy_table_bytes"]
+    return {**setting, "seed": seed, "val_psnr_db": row["psnr_db"], "bytes_per_cue": cue, "decoder_bytes": dec,
+            "entropy_table_bytes": tab, "task_bytes": dec + tab + CUES_PER_TASK * cue, "train_s": row["train_s"]}
 
 
 def verdict(row: pd.Series, current: pd.Series) -> str:
